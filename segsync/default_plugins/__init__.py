@@ -1,0 +1,1 @@
+"""Built-in features and rule operators, registered through the same hooks plugins use."""

@@ -1,0 +1,1 @@
+"""Built-in features (being written)."""

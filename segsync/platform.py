@@ -1,0 +1,178 @@
+"""The Platform protocol: everything the engine may ask of a CRM, and nothing more.
+
+A platform plugin registers a class satisfying :class:`Platform` through the
+``register_platforms`` hook. The engine talks to CRMs only through these methods. Each method
+makes its SDK calls through ``self.runner.call(...)`` (one call per ``call``), which is where
+throttling and retries happen; SDK-level retries stay off.
+
+Conventions every implementation follows (the contract suite in :mod:`segsync.testing`
+checks them):
+
+* Pulls are generators that page internally and yield records as they come, with per-record
+  problems yielded as :class:`~segsync.models.Rejection` instead of raised.
+* ``FieldSpec.key`` and ``ListSpec.key`` are platform-neutral; the platform maps them to its
+  own names. Contacts yielded by ``iter_contacts`` carry the current values of the requested
+  managed fields in ``Contact.managed``, parsed back into core types, so re-planning against
+  the CRM compares like with like.
+* Writes take at most ``limits.write_batch`` / ``limits.membership_batch`` records and return
+  a :class:`~segsync.models.WriteResult` naming every record that failed and why; a whole-call
+  failure raises a :mod:`segsync.errors` error. Writes are idempotent: sending the same batch
+  twice leaves the CRM as sending it once.
+* Errors never carry SDK exception text (it holds headers and CRM bodies).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from segsync.models import (
+    Contact,
+    ContactUpdate,
+    FieldSpec,
+    ListSpec,
+    Purchase,
+    PurchaseRetracted,
+    Rejection,
+    RemoteField,
+    RemoteList,
+    WriteResult,
+)
+from segsync.retry import CallRunner, RateWindow
+
+if TYPE_CHECKING:
+    from segsync.sandbox import Sandbox
+
+CostKind = Literal[
+    "pull_contacts",
+    "pull_purchases",
+    "create_field",
+    "update_field",
+    "create_list",
+    "write_fields",
+    "add_members",
+    "remove_members",
+    "read_members",
+]
+
+
+class PlatformSettings(BaseModel):
+    """Base for each plugin's ``[platforms.<name>]`` settings. Secrets never live here."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str | None = Field(None, description="API base URL; default the real API")
+    timeout: float = Field(30.0, gt=0, description="seconds before one HTTP call is abandoned")
+
+
+class PlatformLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    write_batch: int = Field(gt=0, description="contacts per field-write call")
+    membership_batch: int = Field(gt=0, description="contacts per list add/remove call")
+
+
+@runtime_checkable
+class Platform(Protocol):
+    """A CRM account segsync reads from and writes to."""
+
+    #: Registry name, also the ``[platforms.<name>]`` table and the env-var infix.
+    name: ClassVar[str]
+    display_name: ClassVar[str]
+    #: pydantic model validating ``[platforms.<name>]``.
+    Settings: ClassVar[type[PlatformSettings]]
+    #: Environment variable holding the credential (token / API key).
+    secret_env: ClassVar[str]
+    #: True when contacts carry their list memberships inline (no member reads needed).
+    memberships_inline: ClassVar[bool]
+    #: True when ``iter_purchases(since=...)`` returns only what changed since then.
+    incremental_purchases: ClassVar[bool]
+
+    limits: PlatformLimits
+    runner: CallRunner
+
+    @classmethod
+    def rate_buckets(cls, settings: PlatformSettings) -> Mapping[str, Sequence[RateWindow]]:
+        """The account's rate windows per bucket, from settings (plans differ)."""
+
+    @classmethod
+    def create(cls, settings: PlatformSettings, *, secret: SecretStr, runner: CallRunner) -> Platform:
+        """Build a client for one account. Must not make network calls."""
+
+    @classmethod
+    def sandbox(cls) -> type[Sandbox] | None:
+        """The loopback emulator class for this platform, or None."""
+
+    def check(self) -> list[str]:
+        """Verify credential and permissions with the cheapest calls; return notes for the user.
+
+        Raises AuthError / PermissionDenied (naming missing scopes) when access is wrong.
+        """
+
+    def iter_contacts(
+        self,
+        properties: Sequence[str],
+        managed: Sequence[FieldSpec],
+        lists: Mapping[str, str],
+    ) -> Iterator[Contact | Rejection]:
+        """Every live contact with ``properties`` (neutral names) and current managed values.
+
+        ``lists`` maps list keys to remote list ids; platforms with ``memberships_inline`` fill
+        ``Contact.lists`` from it.
+        """
+
+    def iter_purchases(self, since: dt.datetime | None) -> Iterator[Purchase | PurchaseRetracted | Rejection]:
+        """Won purchases; with ``since`` and ``incremental_purchases``, only changes after it."""
+
+    def inspect_fields(self, specs: Sequence[FieldSpec]) -> Mapping[str, RemoteField | None]:
+        """What exists in the CRM under each spec's platform name (None if absent), by spec key."""
+
+    def create_fields(self, specs: Sequence[FieldSpec]) -> None:
+        """Create missing fields (and the "segsync" group/folder they live in)."""
+
+    def update_field_options(self, spec: FieldSpec) -> None:
+        """Make an existing enumeration field carry exactly ``spec.options`` (adds new segments)."""
+
+    def field_matches(self, spec: FieldSpec, remote: RemoteField) -> str | None:
+        """None if ``remote`` can hold ``spec``'s values, else a one-line reason (a conflict)."""
+
+    def get_list(self, list_id: str) -> RemoteList | None:
+        """The list with this id, or None if it was deleted."""
+
+    def find_list(self, name: str) -> RemoteList | None:
+        """The list with this name (the CRM's own name matching rules), or None."""
+
+    def create_list(self, spec: ListSpec, *, dynamic: bool) -> RemoteList:
+        """Create a list; ``dynamic`` only on platforms that can filter on ``spec.filter_field``."""
+
+    def list_members(self, list_id: str) -> Iterator[str]:
+        """Contact ids currently in the list."""
+
+    def add_members(self, list_id: str, contact_ids: Sequence[str]) -> WriteResult:
+        """Add contacts (at most ``limits.membership_batch``); members already in count as ok."""
+
+    def remove_members(self, list_id: str, contact_ids: Sequence[str]) -> WriteResult:
+        """Remove contacts (at most ``limits.membership_batch``); non-members count as ok."""
+
+    def write_fields(self, updates: Sequence[ContactUpdate]) -> WriteResult:
+        """Write managed field values (at most ``limits.write_batch`` contacts); None clears."""
+
+    def call_cost(self, kind: CostKind, records: int) -> Mapping[str, int]:
+        """API calls, per rate bucket, that ``kind`` over ``records`` records will cost."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+__all__ = [
+    "CostKind",
+    "Platform",
+    "PlatformLimits",
+    "PlatformSettings",
+    "WriteResult",
+    "Contact",
+    "Rejection",
+]

@@ -1,0 +1,168 @@
+"""Register objects handed to ``register_*`` hooks, and the registry they fill.
+
+The core owns validation: a plugin calls ``register(...)``; a wrong type or a name another
+plugin already took raises :class:`~segsync.errors.PluginError` naming both plugins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from segsync.errors import PluginError
+from segsync.models import Contact, FieldValue, PurchaseSummary
+from segsync.platform import Platform, PlatformSettings
+
+FeatureType = Literal["number", "string", "date", "boolean"]
+ArgKind = Literal["none", "scalar", "list", "pair", "days"]
+FeatureFn = Callable[[Contact, PurchaseSummary | None, dt.date], Any]
+OperatorFn = Callable[[Any, Any, dt.date], bool]
+
+
+@dataclass(frozen=True)
+class FeatureDef:
+    name: str
+    compute: FeatureFn
+    type: FeatureType
+    description: str
+    plugin: str
+
+
+@dataclass(frozen=True)
+class OperatorDef:
+    name: str
+    test: OperatorFn
+    arg: ArgKind
+    description: str
+    plugin: str
+
+
+@dataclass
+class Registry:
+    """Everything plugins contributed. Built once per plugin manager."""
+
+    platforms: dict[str, type[Platform]] = field(default_factory=dict)
+    features: dict[str, FeatureDef] = field(default_factory=dict)
+    operators: dict[str, OperatorDef] = field(default_factory=dict)
+    owners: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def claim(self, kind: str, name: str, plugin: str) -> None:
+        taken = self.owners.get((kind, name))
+        if taken is not None:
+            raise PluginError(
+                f"plugin {plugin!r} registers {kind} {name!r}, which plugin {taken!r} already registered; "
+                f"uninstall one of them or block it with SEGSYNC_DISABLE_PLUGINS={plugin}"
+            )
+        self.owners[(kind, name)] = plugin
+
+    def platform(self, name: str) -> type[Platform]:
+        try:
+            return self.platforms[name]
+        except KeyError:
+            known = ", ".join(sorted(self.platforms)) or "none installed"
+            raise PluginError(
+                f"no platform plugin named {name!r} (installed: {known}); "
+                f"install it with: pip install segsync-{name}"
+            ) from None
+
+
+_PLATFORM_ATTRS = (
+    "name",
+    "display_name",
+    "Settings",
+    "secret_env",
+    "memberships_inline",
+    "incremental_purchases",
+)
+_PLATFORM_METHODS = (
+    "create",
+    "rate_buckets",
+    "sandbox",
+    "check",
+    "iter_contacts",
+    "iter_purchases",
+    "inspect_fields",
+    "create_fields",
+    "update_field_options",
+    "field_matches",
+    "get_list",
+    "find_list",
+    "create_list",
+    "list_members",
+    "add_members",
+    "remove_members",
+    "write_fields",
+    "call_cost",
+    "close",
+)
+
+
+class PlatformRegister:
+    def __init__(self, registry: Registry, plugin: str) -> None:
+        self._registry = registry
+        self._plugin = plugin
+
+    def __call__(self, cls: type[Platform]) -> None:
+        missing = [a for a in (*_PLATFORM_ATTRS, *_PLATFORM_METHODS) if not hasattr(cls, a)]
+        if missing:
+            raise PluginError(
+                f"plugin {self._plugin!r}: platform class {getattr(cls, '__name__', cls)!r} lacks "
+                f"{', '.join(missing)}; see docs/plugins/writing-plugins.md"
+            )
+        if not (isinstance(cls.Settings, type) and issubclass(cls.Settings, PlatformSettings)):
+            raise PluginError(
+                f"plugin {self._plugin!r}: {cls.__name__}.Settings must subclass PlatformSettings"
+            )
+        self._registry.claim("platform", cls.name, self._plugin)
+        self._registry.platforms[cls.name] = cls
+
+
+class FeatureRegister:
+    def __init__(self, registry: Registry, plugin: str) -> None:
+        self._registry = registry
+        self._plugin = plugin
+
+    def __call__(
+        self, name: str, compute: FeatureFn, *, type: FeatureType = "number", description: str = ""
+    ) -> None:
+        if not name.isidentifier() or not callable(compute):
+            raise PluginError(
+                f"plugin {self._plugin!r}: feature {name!r} needs an identifier name and a function"
+            )
+        self._registry.claim("feature", name, self._plugin)
+        self._registry.features[name] = FeatureDef(name, compute, type, description, self._plugin)
+
+
+class OperatorRegister:
+    def __init__(self, registry: Registry, plugin: str) -> None:
+        self._registry = registry
+        self._plugin = plugin
+
+    def __call__(
+        self, name: str, test: OperatorFn, *, arg: ArgKind = "scalar", description: str = ""
+    ) -> None:
+        if not name.isidentifier() or not callable(test):
+            raise PluginError(
+                f"plugin {self._plugin!r}: operator {name!r} needs an identifier name and a function"
+            )
+        if arg not in ("none", "scalar", "list", "pair", "days"):
+            raise PluginError(f"plugin {self._plugin!r}: operator {name!r} has unknown arg kind {arg!r}")
+        self._registry.claim("operator", name, self._plugin)
+        self._registry.operators[name] = OperatorDef(name, test, arg, description, self._plugin)
+
+
+def iter_platforms(registry: Registry) -> Iterator[type[Platform]]:
+    yield from (registry.platforms[k] for k in sorted(registry.platforms))
+
+
+__all__ = [
+    "FeatureDef",
+    "FeatureRegister",
+    "FieldValue",
+    "OperatorDef",
+    "OperatorRegister",
+    "PlatformRegister",
+    "Registry",
+]

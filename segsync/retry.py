@@ -1,0 +1,262 @@
+"""The one retry layer, and the per-account throttle.
+
+Every CRM call a plugin makes goes through :meth:`CallRunner.call`. SDK retries are off, so
+this is the only place a call is repeated. The runner:
+
+* waits, before sending, until every rate window of the call's bucket has room (client-side
+  throttle, so 429s stay rare), and pauses the job with :class:`SyncPaused` instead of waiting
+  longer than ``RetryPolicy.max_rate_wait``;
+* retries :class:`RetriableError` (429, 5xx, timeouts, dropped connections) with tenacity:
+  the CRM's own wait when it said one, else exponential backoff with full jitter; bounded by
+  attempts and by total time; never retries anything else;
+* counts calls, writes, retries and 429s per operation for job records and ``segsync plan``.
+
+Time is injected (:class:`Clock`), so tests run instantly and assert the exact waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+import tenacity
+from pydantic import BaseModel, ConfigDict, Field
+
+from segsync.errors import RateLimited, RetriableError, SyncPaused, retriable
+
+log = logging.getLogger("segsync.retry")
+T = TypeVar("T")
+
+
+class Clock(Protocol):
+    """Monotonic seconds plus a way to wait. Tests pass a fake that only advances a number."""
+
+    def now(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+class RetryPolicy(BaseModel):
+    """How each CRM call is retried. Every knob is settable under ``[retry]`` in segsync.toml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_attempts: int = Field(6, ge=1, description="attempts per call, the first included")
+    max_total_seconds: float = Field(300.0, gt=0, description="give up on a call after this long")
+    backoff_initial: float = Field(0.5, gt=0, description="first backoff ceiling, seconds")
+    backoff_max: float = Field(60.0, gt=0, description="largest single backoff, seconds")
+    max_rate_wait: float = Field(
+        900.0,
+        ge=0,
+        description="longest wait for a rate budget before the job checkpoints and pauses",
+    )
+
+
+class RateWindow(BaseModel):
+    """At most ``requests`` calls in any ``seconds``-long window."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requests: int = Field(gt=0)
+    seconds: float = Field(gt=0)
+
+
+@dataclass
+class CallStats:
+    calls: int = 0
+    writes: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    waited_seconds: float = 0.0
+    per_operation: Counter[str] = field(default_factory=Counter)
+    per_bucket: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "calls": self.calls,
+            "writes": self.writes,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "waited_seconds": round(self.waited_seconds, 3),
+            "per_operation": dict(self.per_operation),
+            "per_bucket": dict(self.per_bucket),
+        }
+
+
+class _Bucket:
+    """Sliding-window log for one rate bucket, plus a "blocked until" from the CRM's headers."""
+
+    def __init__(self, windows: Sequence[RateWindow]) -> None:
+        self.windows = list(windows)
+        self.sent: deque[float] = deque()
+        self.blocked_until = 0.0
+        self.longest = max((w.seconds for w in self.windows), default=0.0)
+
+    def wait_needed(self, now: float) -> float:
+        while self.sent and now - self.sent[0] >= self.longest:
+            self.sent.popleft()
+        wait = max(0.0, self.blocked_until - now)
+        for w in self.windows:
+            in_window = [t for t in self.sent if now - t < w.seconds]
+            if len(in_window) >= w.requests:
+                # The oldest call that must leave the window before one more fits.
+                oldest = in_window[len(in_window) - w.requests]
+                wait = max(wait, oldest + w.seconds - now)
+        return wait
+
+
+class CallRunner:
+    """Runs one CRM call at a time through throttle and retry. One runner per account and job.
+
+    ``buckets`` maps a bucket name to its rate windows; calls name their bucket (HubSpot uses
+    one, Brevo several). An unknown bucket name is unthrottled but still retried.
+    """
+
+    def __init__(
+        self,
+        platform: str,
+        *,
+        policy: RetryPolicy | None = None,
+        buckets: Mapping[str, Sequence[RateWindow]] | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.platform = platform
+        self.policy = policy or RetryPolicy()
+        self.clock: Clock = clock or SystemClock()
+        self.stats = CallStats()
+        self._rng = rng or random.Random()
+        self._buckets = {name: _Bucket(w) for name, w in (buckets or {}).items()}
+        self._lock = threading.Lock()
+
+    # -- throttle -------------------------------------------------------------------------
+
+    def _bucket(self, name: str) -> _Bucket:
+        with self._lock:
+            if name not in self._buckets:
+                self._buckets[name] = _Bucket(())
+            return self._buckets[name]
+
+    def wait_for_budget(self, bucket: str, operation: str) -> None:
+        """Sleep until ``bucket`` has room, or raise SyncPaused if that is too far away."""
+        b = self._bucket(bucket)
+        wait = b.wait_needed(self.clock.now())
+        if wait <= 0:
+            return
+        if wait > self.policy.max_rate_wait:
+            raise SyncPaused(
+                f"{self.platform}: the {bucket!r} rate budget is spent (next call {operation}); "
+                f"it refills in about {_human(wait)}. Progress is saved: run the same command again then.",
+                resume_after=wait,
+            )
+        log.debug("%s: waiting %.2fs for the %s budget", self.platform, wait, bucket)
+        self.stats.waited_seconds += wait
+        self.clock.sleep(wait)
+
+    def observe(
+        self,
+        bucket: str,
+        *,
+        remaining: int | None = None,
+        reset_after: float | None = None,
+    ) -> None:
+        """Feed back the CRM's rate-limit headers: with nothing remaining, hold the bucket."""
+        if remaining is not None and remaining <= 0 and reset_after is not None and reset_after > 0:
+            b = self._bucket(bucket)
+            b.blocked_until = max(b.blocked_until, self.clock.now() + reset_after)
+
+    def budget_windows(self, bucket: str) -> list[RateWindow]:
+        return list(self._bucket(bucket).windows)
+
+    # -- retry ----------------------------------------------------------------------------
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            return max(0.0, exc.retry_after)
+        ceiling = min(self.policy.backoff_max, self.policy.backoff_initial * 2 ** (state.attempt_number - 1))
+        return self._rng.uniform(0, ceiling)
+
+    def call(self, operation: str, fn: Callable[[], T], *, bucket: str = "default", write: bool = False) -> T:
+        """Run ``fn`` (one SDK call whose errors are already segsync errors) with retries."""
+        started = self.clock.now()
+        policy = self.policy
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            return (
+                state.attempt_number >= policy.max_attempts
+                or self.clock.now() - started >= policy.max_total_seconds
+            )
+
+        def attempt() -> T:
+            self.wait_for_budget(bucket, operation)
+            self._bucket(bucket).sent.append(self.clock.now())
+            self.stats.calls += 1
+            self.stats.per_operation[operation] += 1
+            self.stats.per_bucket[bucket] += 1
+            if write:
+                self.stats.writes += 1
+            try:
+                return fn()
+            except RateLimited as exc:
+                self.stats.rate_limited += 1
+                if exc.retry_after is not None:
+                    if exc.retry_after > policy.max_rate_wait:
+                        raise SyncPaused(
+                            f"{self.platform}: {operation} was rate limited for {_human(exc.retry_after)}; "
+                            "progress is saved: run the same command again then.",
+                            resume_after=exc.retry_after,
+                        ) from None
+                    b = self._bucket(bucket)
+                    b.blocked_until = max(b.blocked_until, self.clock.now() + exc.retry_after)
+                raise
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            self.stats.retries += 1
+            exc = state.outcome.exception() if state.outcome else None
+            wait = state.upcoming_sleep
+            self.stats.waited_seconds += wait
+            log.info(
+                "%s: %s failed (%s); retry %d in %.1fs",
+                self.platform,
+                operation,
+                type(exc).__name__,
+                state.attempt_number,
+                wait,
+            )
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(retriable),
+            stop=stop,
+            wait=self._wait,
+            sleep=self.clock.sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        return retrying(attempt)
+
+
+def _human(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+__all__ = ["CallRunner", "CallStats", "Clock", "RateWindow", "RetriableError", "RetryPolicy", "SystemClock"]

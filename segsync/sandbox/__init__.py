@@ -1,0 +1,77 @@
+"""Loopback emulators of CRM APIs that the real SDKs talk to.
+
+Each platform plugin ships one (``Platform.sandbox()``), built on :class:`EmulatorServer`.
+``segsync sandbox <platform>`` runs it in the foreground; ``segsync demo`` and the end-to-end
+tests run it in a thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+from segsync.retry import Clock
+from segsync.sandbox.seed import SeedData, demo_dataset, load_seed_dir
+from segsync.sandbox.server import EmulatorServer, FaultPlan, HttpError, Request, Response
+
+
+class Sandbox(Protocol):
+    """What the CLI, the demo and the tests need from a platform's emulator."""
+
+    platform: ClassVar[str]
+    #: The secret the sandbox accepts (token / API key).
+    secret: str
+    server: EmulatorServer
+
+    def __init__(
+        self,
+        *,
+        secret: str,
+        port: int = 0,
+        traffic_log: Path | None = None,
+        faults: FaultPlan | None = None,
+        clock: Clock | None = None,
+    ) -> None: ...
+
+    @property
+    def base_url(self) -> str:
+        """The value for ``[platforms.<name>] base_url`` that points the SDK here."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def seed(self, data: SeedData) -> None:
+        """Load contacts and purchases (won/lost/open deals) into the emulated account."""
+
+    def add_purchase(self, contact_id: str, amount: Decimal, closed_at: dt.datetime) -> str:
+        """Record a new won purchase for a contact, as a user of the CRM would; returns its id."""
+
+    def delete_contact(self, contact_id: str) -> None:
+        """Delete a contact behind segsync's back."""
+
+    def delete_list(self, list_id: str) -> None:
+        """Delete a list behind segsync's back."""
+
+    def snapshot(self) -> dict[str, object]:
+        """The segsync-visible end state, comparable across runs.
+
+        ``{"fields": {contact_id: {field_key: value_str}}, "lists": {list_name: sorted ids},
+        "field_defs": sorted field names, "list_names": sorted list names (duplicates kept)}``
+        with field keys platform-neutral (lower-case) and only segsync-managed fields/lists.
+        """
+
+
+__all__ = [
+    "EmulatorServer",
+    "FaultPlan",
+    "HttpError",
+    "Request",
+    "Response",
+    "Sandbox",
+    "SeedData",
+    "demo_dataset",
+    "load_seed_dir",
+]
