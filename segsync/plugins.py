@@ -16,7 +16,7 @@ import importlib
 import importlib.metadata
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,7 +71,7 @@ def make_plugin_manager(
     return pm
 
 
-def _trace_before(hook_name: str, impls: list[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
+def _trace_before(hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
     print(
         f"segsync hook {hook_name} -> {[i.plugin_name for i in impls]} kwargs={sorted(kwargs)}",
         file=sys.stderr,

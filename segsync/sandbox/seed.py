@@ -67,10 +67,38 @@ class SeedData:
     purchases: list[SeedPurchase]
 
 
-_FIRST = (
-    "Ada Alan Grace Linus Ken Barbara Edsger Margaret Dennis Frances Guido Radia Tim Katherine Donald".split()
-)
-_LAST = "Lovelace Turing Hopper Torvalds Thompson Liskov Dijkstra Hamilton Ritchie Allen Rossum Perlman Lee".split()
+_FIRST = [
+    "Ada",
+    "Alan",
+    "Grace",
+    "Linus",
+    "Ken",
+    "Barbara",
+    "Edsger",
+    "Margaret",
+    "Dennis",
+    "Frances",
+    "Guido",
+    "Radia",
+    "Tim",
+    "Katherine",
+    "Donald",
+]
+_LAST = [
+    "Lovelace",
+    "Turing",
+    "Hopper",
+    "Torvalds",
+    "Thompson",
+    "Liskov",
+    "Dijkstra",
+    "Hamilton",
+    "Ritchie",
+    "Allen",
+    "Rossum",
+    "Perlman",
+    "Lee",
+]
 _PLACES = [
     ("US", "New York"),
     ("US", "Austin"),
@@ -161,10 +189,10 @@ def demo_dataset(as_of: dt.date, contacts: int = 3000, seed: int = 7) -> SeedDat
         (people[7].id, "120.00", "EUR", "5"),  # another currency
         (people[8].id, "80.00", "USD", ""),  # no close date
     ]
-    for contact_id, amount, currency, day in extra:
+    for contact_id, raw_amount, currency, day in extra:
         deal_no += 1
         closed = (as_of - dt.timedelta(days=int(day))).isoformat() + "T12:00:00Z" if day else ""
-        deals.append(SeedPurchase(str(deal_no), contact_id, amount, currency, closed, "won"))
+        deals.append(SeedPurchase(str(deal_no), contact_id, raw_amount, currency, closed, "won"))
     return SeedData(people, deals)
 
 

@@ -11,6 +11,7 @@ on the real service, and tests see no races of the emulator's own making.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -386,10 +387,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             if fault == "timeout":
                 time.sleep(self.emulator._faults.plan.hang_seconds)
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return
         if resp.body is None:
             raw = b""

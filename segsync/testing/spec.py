@@ -28,8 +28,9 @@ def run_spec_check(platform: str, log: Path) -> tuple[int, str]:
     shared = shared_dir()
     if shared is None:
         raise FileNotFoundError("shared/tools/spec-check not found; set SEGSYNC_SHARED_DIR")
+    tool = shared / "tools" / "spec-check"
     proc = subprocess.run(  # noqa: S603 - fixed tool path and arguments
-        ["bash", str(shared / "tools" / "spec-check"), "validate", "--platform", platform, "--summary", str(log)],
+        ["/bin/bash", str(tool), "validate", "--platform", platform, "--summary", str(log)],
         capture_output=True,
         text=True,
         timeout=900,
