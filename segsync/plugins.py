@@ -79,7 +79,7 @@ def _trace_before(hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapp
 
 
 def _trace_after(
-    outcome: pluggy.Result[Any], hook_name: str, impls: list[pluggy.HookImpl], kwargs: object
+    outcome: pluggy.Result[Any], hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]
 ) -> None:
     print(f"segsync hook {hook_name} returned {outcome.get_result()!r}", file=sys.stderr)
 
