@@ -1,0 +1,213 @@
+"""The ``segsync`` command line.
+
+Every command runs non-interactively (no prompts: CI and cron have no stdin). segsync errors
+are printed as one line without a traceback; the exit status is 0 only on success, 2 for bad
+input, 75 when a rate budget paused a sync (run it again later), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from segsync import __version__
+from segsync.errors import ConfigError, SegsyncError
+
+CONFIG_NAME = "segsync.toml"
+
+log = logging.getLogger("segsync")
+
+
+def _today() -> dt.date:
+    return dt.date.today()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segsync",
+        description="Customer segments and RFM scores, computed from your CRM and written back into it.",
+    )
+    parser.add_argument("--version", action="version", version=f"segsync {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, help_text: str, fn: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=fn)
+        return p
+
+    def project_opts(p: argparse.ArgumentParser, *, platform: bool = True) -> None:
+        p.add_argument(
+            "-c", "--config", type=Path, default=None, help=f"path to {CONFIG_NAME} (default: ./{CONFIG_NAME})"
+        )
+        if platform:
+            p.add_argument("-p", "--platform", action="append", help="platform to use (repeatable; default: all)")
+        p.add_argument("--as-of", type=dt.date.fromisoformat, default=None, help="reference date YYYY-MM-DD")
+
+    p = add("init", f"write a commented {CONFIG_NAME} with the standard RFM pack", cmd_init)
+    p.add_argument("--platform", required=True, help="hubspot, brevo, ... (see `segsync plugins`)")
+    p.add_argument("--force", action="store_true", help=f"overwrite an existing {CONFIG_NAME}")
+
+    p = add("check", "validate config and segment rules, credentials, scopes and CRM conflicts", cmd_check)
+    project_opts(p)
+    p.add_argument("--offline", action="store_true", help="check config and rules only, call no CRM")
+
+    p = add("plan", "dry run: what a sync would change and what it costs in API calls", cmd_plan)
+    project_opts(p)
+
+    p = add("sync", "apply: create fields and lists, write values and memberships (resumable)", cmd_sync)
+    project_opts(p)
+    p.add_argument("--full", action="store_true", help="ignore cursors and caches: pull and compare everything")
+    p.add_argument("--retry-failed", action="store_true", help="retry records that failed too often and were parked")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+    p = add("jobs", "recent sync jobs, and records waiting for retry", cmd_jobs)
+    project_opts(p, platform=False)
+    p.add_argument("-n", "--limit", type=int, default=10, help="how many jobs (default 10)")
+
+    add("plugins", "list installed plugins and the platforms they provide", cmd_plugins)
+
+    p = add("sandbox", "run a platform's loopback API emulator in the foreground", cmd_sandbox)
+    p.add_argument("platform", help="hubspot or brevo (any installed platform with a sandbox)")
+    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
+    p.add_argument("--token", "--api-key", dest="secret", default=None, help="the credential it accepts")
+    seed = p.add_mutually_exclusive_group()
+    seed.add_argument("--seed", choices=["demo", "empty"], default="empty", help="demo: a realistic store")
+    seed.add_argument("--seed-from", type=Path, default=None, help="folder with contacts.csv and purchases.csv")
+    p.add_argument("--contacts", type=int, default=3000, help="demo store size (default 3000)")
+    p.add_argument("--traffic-log", type=Path, default=None, help="write every exchange as JSON Lines")
+    p.add_argument("--faults", default=None, help="fault plan, e.g. 429=0.1,503=0.05,lost_response=0.02,seed=1")
+
+    p = add("demo", "the whole loop on a local sandbox CRM, no account needed", cmd_demo)
+    p.add_argument("--platform", default="hubspot", help="hubspot (default) or brevo")
+    p.add_argument("--contacts", type=int, default=3000, help="size of the demo store (default 3000)")
+    p.add_argument("--dir", type=Path, default=None, help="keep the demo project here (default: a temp dir)")
+    return parser
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from segsync.config import default_config_text
+
+    registry = _registry()
+    cls = registry.platform(args.platform)
+    target = Path.cwd() / CONFIG_NAME
+    if target.exists() and not args.force:
+        raise ConfigError(f"{target} already exists; use --force to overwrite it")
+    target.write_text(default_config_text(cls.name), encoding="utf-8")
+    print(f"wrote {target}")
+    print(f"next: export {cls.secret_env}=...   then: segsync check")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from segsync.output import table
+    from segsync.plugins import build_registry, list_plugins, make_plugin_manager
+
+    pm = make_plugin_manager()
+    registry = build_registry(pm)
+    rows = []
+    for info in list_plugins(pm):
+        provides = [n for (kind, n), owner in registry.owners.items() if owner == info.name and kind == "platform"]
+        rows.append((info.name, info.distribution or "-", info.version or "-", ", ".join(provides) or "-"))
+    if not rows:
+        print("no platform plugins installed; try: pip install segsync-hubspot")
+        return 0
+    print(table(["plugin", "distribution", "version", "platforms"], rows))
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from segsync.sandbox import FaultPlan, demo_dataset, load_seed_dir
+
+    registry = _registry()
+    cls = registry.platform(args.platform)
+    sandbox_cls = cls.sandbox()
+    if sandbox_cls is None:
+        raise ConfigError(f"platform {cls.name!r} ships no sandbox")
+    secret = args.secret or os.environ.get(cls.secret_env)
+    if not secret:
+        raise ConfigError(f"give the credential the sandbox accepts with --token (or set {cls.secret_env})")
+    try:
+        faults = FaultPlan.parse_cli(args.faults) if args.faults else None
+    except ValueError as exc:
+        raise ConfigError(f"--faults: {exc}") from None
+    sandbox = sandbox_cls(secret=secret, port=args.port, traffic_log=args.traffic_log, faults=faults)
+    if args.seed_from is not None:
+        sandbox.seed(load_seed_dir(args.seed_from))
+    elif args.seed == "demo":
+        sandbox.seed(demo_dataset(_today(), contacts=args.contacts))
+    try:
+        sandbox.start()
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}; pick another --port") from None
+    print(f"{cls.display_name} sandbox listening on {sandbox.base_url}", flush=True)
+    print(f"point segsync at it: export SEGSYNC_{cls.name.upper()}_BASE_URL={sandbox.base_url}", flush=True)
+    print("stop with Ctrl-C", flush=True)
+    sandbox.server.serve_forever()
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from segsync.app import check
+
+    return check(args)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from segsync.app import plan
+
+    return plan(args)
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from segsync.app import sync
+
+    return sync(args)
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from segsync.app import jobs
+
+    return jobs(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from segsync.demo import run_demo
+
+    return run_demo(platform=args.platform, contacts=args.contacts, folder=args.dir, as_of=_today())
+
+
+# -- plumbing ------------------------------------------------------------------------------
+
+
+def _registry():  # type: ignore[no-untyped-def]
+    from segsync.plugins import build_registry, make_plugin_manager
+
+    return build_registry(make_plugin_manager())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except SegsyncError as err:
+        print(f"segsync: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("segsync: interrupted; progress is saved, run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
