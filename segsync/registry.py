@@ -37,6 +37,8 @@ class OperatorDef:
     arg: ArgKind
     description: str
     plugin: str
+    #: Field types the operator applies to; empty means any (checked when packs load).
+    types: tuple[FeatureType, ...] = ()
 
 
 @dataclass
@@ -141,7 +143,13 @@ class OperatorRegister:
         self._plugin = plugin
 
     def __call__(
-        self, name: str, test: OperatorFn, *, arg: ArgKind = "scalar", description: str = ""
+        self,
+        name: str,
+        test: OperatorFn,
+        *,
+        arg: ArgKind = "scalar",
+        description: str = "",
+        types: tuple[FeatureType, ...] = (),
     ) -> None:
         if not name.isidentifier() or not callable(test):
             raise PluginError(
@@ -149,8 +157,11 @@ class OperatorRegister:
             )
         if arg not in ("none", "scalar", "list", "pair", "days"):
             raise PluginError(f"plugin {self._plugin!r}: operator {name!r} has unknown arg kind {arg!r}")
+        bad = [t for t in types if t not in ("number", "string", "date", "boolean")]
+        if bad:
+            raise PluginError(f"plugin {self._plugin!r}: operator {name!r} has unknown field type(s) {bad}")
         self._registry.claim("operator", name, self._plugin)
-        self._registry.operators[name] = OperatorDef(name, test, arg, description, self._plugin)
+        self._registry.operators[name] = OperatorDef(name, test, arg, description, self._plugin, tuple(types))
 
 
 def iter_platforms(registry: Registry) -> Iterator[type[Platform]]:
