@@ -21,7 +21,8 @@ import random
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -143,6 +144,7 @@ class CallRunner:
         self._rng = rng or random.Random()
         self._buckets = {name: _Bucket(w) for name, w in (buckets or {}).items()}
         self._lock = threading.Lock()
+        self._local = threading.local()
 
     # -- throttle -------------------------------------------------------------------------
 
@@ -193,15 +195,16 @@ class CallRunner:
         return self._rng.uniform(0, ceiling)
 
     def call(self, operation: str, fn: Callable[[], T], *, bucket: str = "default", write: bool = False) -> T:
-        """Run ``fn`` (one SDK call whose errors are already segsync errors) with retries."""
-        started = self.clock.now()
-        policy = self.policy
+        """Run ``fn`` (one SDK call whose errors are already segsync errors) with retries.
 
-        def stop(state: tenacity.RetryCallState) -> bool:
-            return (
-                state.attempt_number >= policy.max_attempts
-                or self.clock.now() - started >= policy.max_total_seconds
-            )
+        Inside :meth:`at_most_once`, a :class:`TransientError` is not retried here: the CRM may
+        have applied the call, and the caller (an ensure-step) must look before sending it again.
+        """
+        policy = self.policy
+        blind_retry_ok = not getattr(self._local, "at_most_once", False)
+
+        def should_retry(exc: BaseException) -> bool:
+            return retriable(exc) and (blind_retry_ok or isinstance(exc, RateLimited))
 
         def attempt() -> T:
             self.wait_for_budget(bucket, operation)
@@ -226,6 +229,41 @@ class CallRunner:
                     b.blocked_until = max(b.blocked_until, self.clock.now() + exc.retry_after)
                 raise
 
+        return self._retrying(operation, should_retry)(attempt)
+
+    def retrying(self, operation: str, fn: Callable[[], T]) -> T:
+        """Repeat ``fn`` — a step made of several calls, e.g. "find, else create" — under the policy.
+
+        Unlike :meth:`call` this neither throttles nor counts: the calls inside ``fn`` do. Used
+        by the engine's ensure-steps together with :meth:`at_most_once`.
+        """
+        return self._retrying(operation, retriable)(fn)
+
+    @contextmanager
+    def at_most_once(self) -> Iterator[None]:
+        """Calls made inside are not re-sent after an ambiguous failure (timeout, 5xx, drop).
+
+        For creates that are not idempotent: a create whose response was lost may have
+        succeeded, and sending it again would make a second list or property. 429s are still
+        retried (the CRM refused them unprocessed).
+        """
+        previous = getattr(self._local, "at_most_once", False)
+        self._local.at_most_once = True
+        try:
+            yield
+        finally:
+            self._local.at_most_once = previous
+
+    def _retrying(self, operation: str, should_retry: Callable[[BaseException], bool]) -> tenacity.Retrying:
+        started = self.clock.now()
+        policy = self.policy
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            # tenacity computes the wait before asking stop: give up now rather than sleep past
+            # the time budget only to fail afterwards.
+            elapsed = self.clock.now() - started + (state.upcoming_sleep or 0.0)
+            return state.attempt_number >= policy.max_attempts or elapsed > policy.max_total_seconds
+
         def before_sleep(state: tenacity.RetryCallState) -> None:
             self.stats.retries += 1
             exc = state.outcome.exception() if state.outcome else None
@@ -240,15 +278,14 @@ class CallRunner:
                 wait,
             )
 
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(retriable),
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception(should_retry),
             stop=stop,
             wait=self._wait,
             sleep=self.clock.sleep,
             before_sleep=before_sleep,
             reraise=True,
         )
-        return retrying(attempt)
 
 
 def _human(seconds: float) -> str:
