@@ -1,0 +1,14 @@
+"""segsync's HubSpot platform: registered with segsync through the ``segsync`` entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from segsync import hookimpl
+from segsync.platform import Platform
+from segsync_hubspot.platform import HubSpotPlatform
+
+
+@hookimpl
+def register_platforms(register: Callable[[type[Platform]], None]) -> None:
+    register(HubSpotPlatform)

@@ -1,0 +1,261 @@
+"""The hubspot-api-client SDK, wired for segsync: no SDK retries, explicit timeouts, one error map.
+
+Every SDK call goes through :meth:`HubSpotClient.call`, which runs it inside
+``runner.call`` (segsync's one retry layer and throttle) and inside :func:`translated`, the
+one place SDK and urllib3 exceptions become segsync errors. Those errors keep the status, the
+vendor category and the correlation id, and never the exception text, body or headers: they
+carry the token's echo and CRM PII.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import hubspot
+import urllib3
+from pydantic import SecretStr
+from urllib3.util.retry import Retry
+
+from segsync import (
+    AuthError,
+    CallRunner,
+    PermanentError,
+    PermissionDenied,
+    PlatformError,
+    RateLimited,
+    SegsyncError,
+    TransientError,
+)
+from segsync_hubspot.config import HubSpotSettings
+
+PLATFORM = "hubspot"
+BUCKET = "default"
+
+#: urllib3 must not retry either: connect/read errors, redirects and statuses all surface at once,
+#: so each runner attempt is exactly one HTTP request.
+NO_RETRIES = Retry(total=0, connect=0, read=0, status=0, other=0, redirect=False, raise_on_status=False)
+
+#: When a 429 says nothing about the wait: the daily budget comes back at the portal's midnight,
+#: which segsync cannot know, so it waits long enough to pause the job and resume later.
+DAILY_LIMIT_WAIT = 3600.0
+DEFAULT_INTERVAL = 10.0
+
+#: SDK sub-APIs by short name; each is built once (every SDK property access builds a new pool).
+_APIS: dict[str, tuple[str, ...]] = {
+    "contacts": ("crm", "contacts", "basic_api"),
+    "contacts_batch": ("crm", "contacts", "batch_api"),
+    "deals": ("crm", "deals", "basic_api"),
+    "pipelines": ("crm", "pipelines", "pipelines_api"),
+    "associations": ("crm", "associations", "v4", "batch_api"),
+    "properties": ("crm", "properties", "core_api"),
+    "properties_batch": ("crm", "properties", "batch_api"),
+    "groups": ("crm", "properties", "groups_api"),
+    "lists": ("crm", "lists", "lists_api"),
+    "memberships": ("crm", "lists", "memberships_api"),
+}
+
+
+def safe_host(base_url: str) -> str:
+    """scheme://host[:port] of a base URL: no credentials, path or query end up in messages."""
+    parts = urllib.parse.urlsplit(base_url)
+    host = parts.hostname or "?"
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+
+
+def _api_status(exc: BaseException) -> int | None:
+    """The HTTP status of one of the SDK's ~60 generated ``ApiException`` classes, else None."""
+    if any(c.__name__ == "ApiException" and c.__module__.startswith("hubspot.") for c in type(exc).__mro__):
+        status = getattr(exc, "status", None)
+        return int(status) if isinstance(status, int) else 0
+    return None
+
+
+def _body(exc: BaseException) -> Mapping[str, Any]:
+    raw = getattr(exc, "body", None)
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    if not isinstance(raw, str) or not raw.strip():
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _header(exc: BaseException, name: str) -> str | None:
+    headers = getattr(exc, "headers", None)
+    if not headers:
+        return None
+    lname = name.lower()
+    return next((str(v) for k, v in headers.items() if str(k).lower() == lname), None)
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def required_scopes(body: Mapping[str, Any]) -> list[str]:
+    """Scopes a 403 names: ``context.requiredScopes`` at the top or in ``errors[].context``."""
+    found: list[str] = []
+    contexts = [body.get("context")] + [
+        e.get("context") for e in body.get("errors") or () if isinstance(e, dict)
+    ]
+    for ctx in contexts:
+        if isinstance(ctx, dict):
+            found.extend(str(s) for s in ctx.get("requiredScopes") or ())
+    return list(dict.fromkeys(found))
+
+
+def translate_status(operation: str, exc: BaseException, status: int) -> PlatformError:
+    """The segsync error for an SDK ``ApiException`` with this status."""
+    body = _body(exc)
+    category = body.get("category") or body.get("errorType")
+    kw: dict[str, Any] = {
+        "platform": PLATFORM,
+        "operation": operation,
+        "status": status or None,
+        "category": str(category) if category else None,
+        "correlation_id": str(body["correlationId"]) if body.get("correlationId") else None,
+    }
+    if status == 401:
+        return AuthError(
+            "HubSpot rejected the token; set SEGSYNC_HUBSPOT_TOKEN to a current private-app access token",
+            **kw,
+        )
+    if status == 403:
+        return PermissionDenied(
+            "the HubSpot private app lacks permission for this call; add the scopes under "
+            "Settings > Integrations > Private apps, then run segsync check",
+            required_scopes=required_scopes(body),
+            **kw,
+        )
+    if status == 429:
+        policy = str(body.get("policyName") or "")
+        wait = _float(_header(exc, "Retry-After"))
+        if wait is None:
+            if policy == "DAILY":
+                wait = DAILY_LIMIT_WAIT
+            else:
+                interval = _float(_header(exc, "X-HubSpot-RateLimit-Interval-Milliseconds"))
+                wait = interval / 1000 if interval else DEFAULT_INTERVAL
+        name = policy.lower().replace("_", " ") or "API"
+        return RateLimited(f"HubSpot's {name} rate limit was reached", retry_after=wait, **kw)
+    if status >= 500 or status in (423, 477):
+        return TransientError(f"HubSpot answered {status}; the call may succeed later", **kw)
+    if status == 0:
+        return PermanentError(
+            "no TLS connection to HubSpot could be made; check base_url and the certificate store", **kw
+        )
+    return PermanentError("HubSpot refused the request", **kw)
+
+
+def translate_network(operation: str, exc: BaseException, host: str, timeout: float) -> TransientError:
+    """Timeouts, refused and dropped connections: retriable, named without urllib3's text."""
+    reason: BaseException = exc
+    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+        reason = exc.reason
+    if isinstance(reason, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
+        text = f"could not connect to {host}; check base_url and the network"
+    elif isinstance(reason, urllib3.exceptions.TimeoutError | TimeoutError):
+        text = f"no answer from {host} within {timeout:g} s"
+    else:
+        text = f"the connection to {host} failed mid-request"
+    return TransientError(text, platform=PLATFORM, operation=operation)
+
+
+@contextmanager
+def translated(operation: str, *, host: str, timeout: float) -> Iterator[None]:
+    """Turn anything the SDK raises into a segsync error (``from None``: no body in tracebacks)."""
+    try:
+        yield
+    except SegsyncError:
+        raise
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise translate_network(operation, exc, host, timeout) from None
+    except Exception as exc:
+        status = _api_status(exc)
+        if status is None:
+            raise
+        raise translate_status(operation, exc, status) from None
+
+
+class HubSpotClient:
+    """The SDK for one account. Building it makes no network call."""
+
+    def __init__(self, settings: HubSpotSettings, secret: SecretStr, runner: CallRunner) -> None:
+        self.runner = runner
+        self.timeout = settings.timeout
+        self.host = safe_host(settings.api_base)
+        self._sdk = hubspot.Client.create(
+            access_token=secret.get_secret_value(), host=settings.api_base, retry=NO_RETRIES
+        )
+        self._apis: dict[str, Any] = {}
+
+    def _api(self, name: str) -> Any:
+        if name not in self._apis:
+            obj: Any = self._sdk
+            for attr in _APIS[name]:
+                obj = getattr(obj, attr)
+            self._apis[name] = obj
+        return self._apis[name]
+
+    def call(
+        self,
+        operation: str,
+        api: str,
+        method: str,
+        *args: Any,
+        write: bool = False,
+        ok: tuple[int, ...] = (200,),
+        **kwargs: Any,
+    ) -> Any:
+        """Run one SDK method through the runner; return its answer as wire JSON.
+
+        ``ok`` are the statuses the SDK maps for this method (crm-api-facts §1.2). Any other 2xx
+        deserialises to None in the SDK; here it is an error, because a write answered that way
+        may or may not have been applied.
+        """
+        sdk_api = self._api(api)
+        fn = getattr(sdk_api, f"{method}_with_http_info")
+
+        def attempt() -> Any:
+            with translated(operation, host=self.host, timeout=self.timeout):
+                data, status, headers = fn(*args, _request_timeout=self.timeout, **kwargs)
+            self._observe(headers)
+            if status not in ok or data is None:
+                raise PermanentError(
+                    f"HubSpot answered {status} where {'/'.join(map(str, ok))} with a body was expected; "
+                    "its API may have changed; check the result in HubSpot before running again",
+                    platform=PLATFORM,
+                    operation=operation,
+                    status=status,
+                )
+            return sdk_api.api_client.sanitize_for_serialization(data)
+
+        return self.runner.call(operation, attempt, bucket=BUCKET, write=write)
+
+    def _observe(self, headers: Any) -> None:
+        """Feed HubSpot's rate-limit headers to the throttle, so another app's use is respected."""
+        if not headers:
+            return
+        lower = {str(k).lower(): str(v) for k, v in headers.items()}
+        remaining = _float(lower.get("x-hubspot-ratelimit-remaining"))
+        interval = _float(lower.get("x-hubspot-ratelimit-interval-milliseconds"))
+        if remaining is not None:
+            self.runner.observe(BUCKET, remaining=int(remaining), reset_after=(interval or 10_000) / 1000)
+        daily = _float(lower.get("x-hubspot-ratelimit-daily-remaining"))
+        if daily is not None:
+            self.runner.observe(BUCKET, remaining=int(daily), reset_after=DAILY_LIMIT_WAIT)
+
+    def close(self) -> None:
+        for api in self._apis.values():
+            api.api_client.rest_client.pool_manager.clear()
+        self._apis.clear()

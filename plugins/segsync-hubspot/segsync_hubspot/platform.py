@@ -1,0 +1,481 @@
+"""HubSpot as a segsync :class:`~segsync.platform.Platform`.
+
+Calls and their costs (crm-api-facts §1.12): contacts and deals are read in GET pages of 100,
+deal→contact associations with the v4 batch read (1000 deals a call, plus one more input per
+deal whose contacts overflow a page), properties are written with batch/update (100 contacts a
+call) and list memberships with add-and-remove. HubSpot property names are segsync's neutral
+field keys unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import SecretStr
+
+from segsync import (
+    ConflictError,
+    Contact,
+    ContactUpdate,
+    CostKind,
+    FieldSpec,
+    ListSpec,
+    PermanentError,
+    PermissionDenied,
+    PlatformLimits,
+    PlatformSettings,
+    Purchase,
+    PurchaseRetracted,
+    RateWindow,
+    Rejection,
+    RemoteField,
+    RemoteList,
+    WriteResult,
+)
+from segsync.retry import CallRunner
+from segsync_hubspot import mapping
+from segsync_hubspot.client import PLATFORM, HubSpotClient
+from segsync_hubspot.config import HubSpotSettings
+
+if TYPE_CHECKING:
+    from segsync.sandbox import Sandbox
+
+PAGE_SIZE = 100  # GET page maximum for CRM objects
+WRITE_BATCH = 100  # batch/update maximum
+ASSOCIATION_BATCH = 1000  # v4 association batch read maximum (since 2025-02-10)
+MEMBERSHIP_PAGE = 250  # list memberships GET maximum
+CONTACTS = "contacts"
+
+#: Scopes segsync needs, each with the cheapest call proving it (see ``check``).
+SCOPES = (
+    "crm.objects.contacts.read",
+    "crm.objects.deals.read",
+    "crm.schemas.contacts.read",
+    "crm.lists.read",
+    "crm.objects.contacts.write",
+    "crm.schemas.contacts.write",
+    "crm.lists.write",
+)
+
+
+class HubSpotPlatform:
+    """One HubSpot portal, reached with a private-app token."""
+
+    name: ClassVar[str] = "hubspot"
+    display_name: ClassVar[str] = "HubSpot"
+    Settings: ClassVar[type[PlatformSettings]] = HubSpotSettings
+    secret_env: ClassVar[str] = "SEGSYNC_HUBSPOT_TOKEN"  # noqa: S105 - a variable name, not a secret
+    memberships_inline: ClassVar[bool] = False
+    incremental_purchases: ClassVar[bool] = False
+
+    def __init__(self, settings: HubSpotSettings, client: HubSpotClient) -> None:
+        self.settings = settings
+        self.client = client
+        self.runner: CallRunner = client.runner
+        self.limits = PlatformLimits(write_batch=WRITE_BATCH, membership_batch=settings.membership_batch)
+
+    # -- construction --------------------------------------------------------------------
+
+    @classmethod
+    def rate_buckets(cls, settings: PlatformSettings) -> Mapping[str, Sequence[RateWindow]]:
+        hs = _settings(settings)
+        return {
+            "default": [
+                RateWindow(requests=hs.rate_limit_per_10s, seconds=10.0),
+                RateWindow(requests=hs.rate_limit_per_day, seconds=86_400.0),
+            ]
+        }
+
+    @classmethod
+    def create(cls, settings: PlatformSettings, *, secret: SecretStr, runner: CallRunner) -> HubSpotPlatform:
+        hs = _settings(settings)
+        return cls(hs, HubSpotClient(hs, secret, runner))
+
+    @classmethod
+    def sandbox(cls) -> type[Sandbox]:
+        from segsync_hubspot.sandbox import HubSpotSandbox
+
+        return HubSpotSandbox
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- check ---------------------------------------------------------------------------
+
+    def check(self) -> list[str]:
+        """Prove the token and every scope with read calls and writes that change nothing.
+
+        The write probes send empty batches (and an add-and-remove of nothing to list id 0):
+        HubSpot checks scopes before the body, so 403 means the scope is missing and any other
+        answer means it is granted.
+        """
+        c = self.client
+        probes: list[tuple[str, Callable[[], Any]]] = [
+            ("crm.objects.contacts.read", lambda: c.call("check.contacts", "contacts", "get_page", limit=1)),
+            ("crm.objects.deals.read", lambda: c.call("check.deals", "deals", "get_page", limit=1)),
+            ("crm.schemas.contacts.read", lambda: c.call("check.properties", "groups", "get_all", CONTACTS)),
+            ("crm.lists.read", lambda: c.call("check.lists", "lists", "get_all", list_ids=["0"])),
+            (
+                "crm.objects.contacts.write",
+                lambda: c.call(
+                    "check.contacts.write", "contacts_batch", "update", {"inputs": []}, ok=(200, 207)
+                ),
+            ),
+            (
+                "crm.schemas.contacts.write",
+                lambda: c.call(
+                    "check.properties.write",
+                    "properties_batch",
+                    "create",
+                    CONTACTS,
+                    {"inputs": []},
+                    ok=(201, 207),
+                ),
+            ),
+            (
+                "crm.lists.write",
+                lambda: c.call(
+                    "check.lists.write",
+                    "memberships",
+                    "add_and_remove",
+                    "0",
+                    {"recordIdsToAdd": [], "recordIdsToRemove": []},
+                ),
+            ),
+        ]
+        missing: list[str] = []
+        for scope, probe in probes:
+            try:
+                probe()
+            except PermissionDenied as err:
+                missing.extend(err.required_scopes or (scope,))
+            except PermanentError:
+                pass  # the call got past the scope check: that is all a probe asks
+        if missing:
+            raise PermissionDenied(
+                "the HubSpot private app lacks scopes segsync needs; add them under "
+                "Settings > Integrations > Private apps and use the new token",
+                required_scopes=list(dict.fromkeys(missing)),
+                platform=PLATFORM,
+                operation="check",
+            )
+        s = self.settings
+        return [
+            f"token accepted by {self.client.host}",
+            f"scopes granted: {', '.join(SCOPES)}",
+            f"lists are {s.list_type}; rate budget {s.rate_limit_per_10s}/10 s, {s.rate_limit_per_day:,}/day",
+        ]
+
+    # -- pulls ---------------------------------------------------------------------------
+
+    def _pages(
+        self, operation: str, fetch: Callable[[str | None], Mapping[str, Any]]
+    ) -> Iterator[Mapping[str, Any]]:
+        """Follow ``paging.next.after`` until it is absent; a cursor seen twice is an error."""
+        after: str | None = None
+        seen: set[str] = set()
+        while True:
+            page = fetch(after)
+            yield page
+            after = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return
+            if after in seen:
+                raise PermanentError(
+                    "HubSpot repeated a paging cursor; stopping instead of looping forever",
+                    platform=PLATFORM,
+                    operation=operation,
+                )
+            seen.add(after)
+
+    def iter_contacts(
+        self,
+        properties: Sequence[str],
+        managed: Sequence[FieldSpec],
+        lists: Mapping[str, str],
+    ) -> Iterator[Contact | Rejection]:
+        names = list(dict.fromkeys(["email", *properties, *(spec.key for spec in managed)]))
+
+        def fetch(after: str | None) -> Mapping[str, Any]:
+            kw: dict[str, Any] = {"limit": PAGE_SIZE, "properties": names, "archived": False}
+            if after:
+                kw["after"] = after
+            return self.client.call("contacts.list", "contacts", "get_page", **kw)  # type: ignore[no-any-return]
+
+        for page in self._pages("contacts.list", fetch):
+            for record in page.get("results") or ():
+                if not record.get("archived"):
+                    yield mapping.contact_from_record(record, properties, managed)
+
+    def iter_purchases(self, since: dt.datetime | None) -> Iterator[Purchase | PurchaseRetracted | Rejection]:
+        """Closed-won deals, one purchase per associated contact; always a full read.
+
+        GET pages have no modified-since filter and search stops at 10,000 results, so every
+        pull is complete and ``since`` is ignored (``incremental_purchases`` is False).
+        """
+        pipelines = self.client.call("pipelines.list", "pipelines", "get_all", "deals")
+        won = mapping.won_stage_ids(pipelines.get("results") or (), self.settings.deal_pipelines)
+
+        def fetch(after: str | None) -> Mapping[str, Any]:
+            kw: dict[str, Any] = {
+                "limit": PAGE_SIZE,
+                "properties": list(mapping.DEAL_PROPERTIES),
+                "archived": False,
+            }
+            if after:
+                kw["after"] = after
+            return self.client.call("deals.list", "deals", "get_page", **kw)  # type: ignore[no-any-return]
+
+        pending: list[Mapping[str, Any]] = []
+        for page in self._pages("deals.list", fetch):
+            for deal in page.get("results") or ():
+                if str((deal.get("properties") or {}).get("dealstage")) in won and not deal.get("archived"):
+                    pending.append(deal)
+            if len(pending) >= ASSOCIATION_BATCH:
+                yield from self._purchases(pending[:ASSOCIATION_BATCH])
+                del pending[:ASSOCIATION_BATCH]
+        if pending:
+            yield from self._purchases(pending)
+
+    def _purchases(self, deals: Sequence[Mapping[str, Any]]) -> Iterator[Purchase | Rejection]:
+        contacts = self._deal_contacts([str(d["id"]) for d in deals])
+        for deal in deals:
+            # A deal absent from the association answer has no contacts (or was deleted meanwhile).
+            result = mapping.deal_purchases(
+                deal, contacts.get(str(deal["id"]), ()), self.settings.home_currency
+            )
+            if isinstance(result, Rejection):
+                yield result
+            else:
+                yield from result
+
+    def _deal_contacts(self, deal_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Contact ids per deal via v4 batch reads, following each input's own paging."""
+        found: dict[str, list[str]] = {}
+        queue: list[dict[str, str]] = [{"id": i} for i in deal_ids]
+        seen: set[tuple[str, str]] = set()
+        while queue:
+            inputs, queue = queue[:ASSOCIATION_BATCH], queue[ASSOCIATION_BATCH:]
+            answer = self.client.call(
+                "associations.read",
+                "associations",
+                "get_page",
+                "deals",
+                "contacts",
+                {"inputs": inputs},
+                ok=(200, 207),
+            )
+            for result in answer.get("results") or ():
+                deal_id = str((result.get("from") or {}).get("id"))
+                ids = found.setdefault(deal_id, [])
+                ids.extend(str(t["toObjectId"]) for t in result.get("to") or ())
+                after = ((result.get("paging") or {}).get("next") or {}).get("after")
+                if after:
+                    if (deal_id, str(after)) in seen:
+                        raise PermanentError(
+                            "HubSpot repeated an association paging cursor",
+                            platform=PLATFORM,
+                            operation="associations.read",
+                        )
+                    seen.add((deal_id, str(after)))
+                    queue.append({"id": deal_id, "after": str(after)})
+            # Deals without contacts and deleted deals come back as 207 errors, not results.
+        return found
+
+    # -- fields --------------------------------------------------------------------------
+
+    def _properties(self) -> dict[str, RemoteField]:
+        answer = self.client.call("properties.list", "properties", "get_all", CONTACTS)
+        return {str(p["name"]): mapping.remote_field(p) for p in answer.get("results") or ()}
+
+    def inspect_fields(self, specs: Sequence[FieldSpec]) -> Mapping[str, RemoteField | None]:
+        remote = self._properties()
+        return {spec.key: remote.get(spec.key) for spec in specs}
+
+    def _ensure_group(self) -> None:
+        s = self.settings
+        groups = self.client.call("groups.list", "groups", "get_all", CONTACTS)
+        if any(g.get("name") == s.property_group for g in groups.get("results") or ()):
+            return
+        try:
+            self.client.call(
+                "groups.create",
+                "groups",
+                "create",
+                CONTACTS,
+                mapping.group_body(s.property_group, s.property_group_label),
+                write=True,
+                ok=(201,),
+            )
+        except PermanentError as err:
+            if err.status != 409:  # 409: a create whose answer was lost already made it
+                raise
+
+    def create_fields(self, specs: Sequence[FieldSpec]) -> None:
+        if not specs:
+            return
+        self._ensure_group()
+        for start in range(0, len(specs), WRITE_BATCH):
+            chunk = specs[start : start + WRITE_BATCH]
+            answer = self.client.call(
+                "properties.create",
+                "properties_batch",
+                "create",
+                CONTACTS,
+                {"inputs": [mapping.property_body(spec, self.settings.property_group) for spec in chunk]},
+                write=True,
+                ok=(201, 207),
+            )
+            if answer.get("errors"):
+                self._settle_create_errors(chunk, answer)
+
+    def _settle_create_errors(self, specs: Sequence[FieldSpec], answer: Mapping[str, Any]) -> None:
+        """A 207 on create: properties that now exist with the right type are fine, others are not."""
+        created = {str(r.get("name")) for r in answer.get("results") or ()}
+        remote = self._properties()
+        for spec in specs:
+            if spec.key in created:
+                continue
+            existing = remote.get(spec.key)
+            if existing is None:
+                reasons = "; ".join(mapping.error_reason(e) for e in answer.get("errors") or ())
+                raise PermanentError(
+                    f"HubSpot did not create property {spec.key!r}: {reasons}",
+                    platform=PLATFORM,
+                    operation="properties.create",
+                )
+            conflict = mapping.field_conflict(spec, existing)
+            if conflict:
+                raise ConflictError(conflict, platform=PLATFORM, operation="properties.create")
+
+    def update_field_options(self, spec: FieldSpec) -> None:
+        self.client.call(
+            "properties.update",
+            "properties",
+            "update",
+            CONTACTS,
+            spec.key,
+            {"options": mapping.options_body(spec)},
+            write=True,
+        )
+
+    def field_matches(self, spec: FieldSpec, remote: RemoteField) -> str | None:
+        return mapping.field_conflict(spec, remote)
+
+    # -- lists ---------------------------------------------------------------------------
+
+    def _list_or_none(self, operation: str, method: str, *args: str) -> RemoteList | None:
+        try:
+            answer = self.client.call(operation, "lists", method, *args)
+        except PermanentError as err:
+            if err.status == 404:
+                return None
+            raise
+        return mapping.remote_list(answer["list"])
+
+    def get_list(self, list_id: str) -> RemoteList | None:
+        return self._list_or_none("lists.get", "get_by_id", list_id)
+
+    def find_list(self, name: str) -> RemoteList | None:
+        """HubSpot matches list names case-insensitively, and so does this lookup."""
+        return self._list_or_none("lists.find", "get_by_name", name, mapping.CONTACTS_OBJECT_TYPE_ID)
+
+    def create_list(self, spec: ListSpec, *, dynamic: bool) -> RemoteList:
+        body = mapping.list_body(spec, dynamic=dynamic)
+        try:
+            answer = self.client.call("lists.create", "lists", "create", body, write=True)
+        except PermanentError as err:
+            # A duplicate name: either our own create whose answer was lost, or a list someone
+            # else owns. Only a list of the requested kind is taken over.
+            if err.status not in (400, 409):
+                raise
+            existing = self.find_list(spec.name)
+            if existing is None:
+                raise
+            if existing.dynamic != dynamic:
+                raise ConflictError(
+                    f"a HubSpot list named {existing.name!r} already exists as "
+                    f"{'DYNAMIC' if existing.dynamic else 'MANUAL'}; rename it or change list_type",
+                    platform=PLATFORM,
+                    operation="lists.create",
+                ) from None
+            return existing
+        return mapping.remote_list(answer["list"])
+
+    def list_members(self, list_id: str) -> Iterator[str]:
+        def fetch(after: str | None) -> Mapping[str, Any]:
+            kw: dict[str, Any] = {"limit": MEMBERSHIP_PAGE}
+            if after:
+                kw["after"] = after
+            return self.client.call("lists.members", "memberships", "get_page", list_id, **kw)  # type: ignore[no-any-return]
+
+        for page in self._pages("lists.members", fetch):
+            for row in page.get("results") or ():
+                yield str(row["recordId"])
+
+    def _change_members(self, list_id: str, contact_ids: Sequence[str], *, adding: bool) -> WriteResult:
+        if not contact_ids:
+            return WriteResult()
+        ids = [str(i) for i in contact_ids]
+        body = {"recordIdsToAdd": ids if adding else [], "recordIdsToRemove": [] if adding else ids}
+        answer = self.client.call(
+            "lists.add" if adding else "lists.remove",
+            "memberships",
+            "add_and_remove",
+            list_id,
+            body,
+            write=True,
+        )
+        return mapping.membership_result(ids, answer.get("recordIdsMissing") or (), adding=adding)
+
+    def add_members(self, list_id: str, contact_ids: Sequence[str]) -> WriteResult:
+        return self._change_members(list_id, contact_ids, adding=True)
+
+    def remove_members(self, list_id: str, contact_ids: Sequence[str]) -> WriteResult:
+        return self._change_members(list_id, contact_ids, adding=False)
+
+    # -- writes --------------------------------------------------------------------------
+
+    def write_fields(self, updates: Sequence[ContactUpdate]) -> WriteResult:
+        if not updates:
+            return WriteResult()
+        merged: dict[str, dict[str, str]] = {}
+        for u in updates:  # HubSpot refuses a batch naming one id twice
+            merged.setdefault(u.contact_id, {}).update(
+                {k: mapping.format_value(v) for k, v in u.values.items()}
+            )
+        body = {"inputs": [{"id": cid, "properties": props} for cid, props in merged.items()]}
+        answer = self.client.call(
+            "contacts.write", "contacts_batch", "update", body, write=True, ok=(200, 207)
+        )
+        return mapping.batch_result(list(merged), answer)
+
+    # -- costs ---------------------------------------------------------------------------
+
+    def call_cost(self, kind: CostKind, records: int) -> Mapping[str, int]:
+        def per(batch: int) -> int:
+            return math.ceil(records / batch) if records > 0 else 0
+
+        calls = {
+            "pull_contacts": max(1, per(PAGE_SIZE)),
+            # pipelines + deal pages + association reads (won deals are at most all deals)
+            "pull_purchases": 1 + max(1, per(PAGE_SIZE)) + per(ASSOCIATION_BATCH),
+            # group lookup (+ create once) and one batch per 100 properties
+            "create_field": (2 + per(WRITE_BATCH)) if records else 0,
+            "update_field": records,
+            "create_list": records,
+            "write_fields": per(WRITE_BATCH),
+            "add_members": per(self.limits.membership_batch),
+            "remove_members": per(self.limits.membership_batch),
+            "read_members": max(1, per(MEMBERSHIP_PAGE)),
+        }[kind]
+        return {"default": calls}
+
+
+def _settings(settings: PlatformSettings) -> HubSpotSettings:
+    if isinstance(settings, HubSpotSettings):
+        return settings
+    return HubSpotSettings.model_validate(settings.model_dump())
