@@ -60,6 +60,7 @@ from segsync.models import (
     RemoteList,
     WriteResult,
 )
+from segsync.plan import natural_key
 from segsync.platform import CostKind, Platform, PlatformLimits, PlatformSettings
 from segsync.registry import PlatformRegister
 from segsync.retry import CallRunner, Clock, RateWindow
@@ -83,11 +84,6 @@ REMOTE_TYPES: Mapping[str, str] = {
 #: independent of any clock, like a CRM's own server time.
 _EPOCH = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 _CONTACT_PROPERTIES = ("email", "firstname", "lastname", "country", "city", "age", "jobtitle", "company_size")
-
-
-def natural_key(record_id: str) -> tuple[int, str]:
-    """Sort numeric ids as numbers, the way CRMs page them."""
-    return (len(record_id), record_id)
 
 
 @dataclass
@@ -570,10 +566,17 @@ class FakePlatform:
     def create_fields(self, specs: Sequence[FieldSpec]) -> None:
         if not specs:
             return
-        if GROUP not in self.crm.groups:
-            self._call("groups.create", lambda: self.crm.groups.add(GROUP), bucket="other", write=True)
+        if not self._call("groups.get", lambda: GROUP in self.crm.groups, bucket="other"):
+            self._call("groups.create", self._create_group, bucket="other", write=True)
         for spec in specs:
             self._call("fields.create", partial(self._create_field, spec), bucket="other", write=True)
+
+    def _create_group(self) -> None:
+        if GROUP in self.crm.groups:
+            raise PermanentError(
+                f"group {GROUP} already exists", platform="fake", operation="groups.create", status=409
+            )
+        self.crm.groups.add(GROUP)
 
     def _create_field(self, spec: FieldSpec) -> None:
         name = self._remote_name(spec.key)
@@ -760,7 +763,9 @@ class FakePlatform:
             return {"contacts": records // page + 1}
         if kind == "pull_purchases":
             return {"other": records // page + 1}
-        if kind in ("create_field", "update_field", "create_list"):
+        if kind == "create_field":
+            return {"other": records + 1 if records else 0}  # one look at the group first
+        if kind in ("update_field", "create_list"):
             return {"other": records}
         batch = self.limits.write_batch if kind == "write_fields" else self.limits.membership_batch
         return {"contacts": math.ceil(records / batch)}

@@ -1,0 +1,774 @@
+"""The sync engine: one job on one platform, from pull to the last membership batch.
+
+::
+
+    lock → job record → sync_started → resolve lists → pull contacts + purchases → compute
+         → observe (fields, members) → plan → [dry run: stop here] → apply → sync_finished
+
+The engine talks to the CRM only through :class:`~segsync.platform.Platform`; every call goes
+through the platform's :class:`~segsync.retry.CallRunner` (throttle and the one retry layer).
+What makes a job safe to kill at any moment and run again:
+
+* plans are made against what the CRM really holds, so a re-run writes only what is missing;
+* creates are *ensure* steps: after an ambiguous failure the engine looks the field or list up
+  by name before creating it again, so a create that timed out but succeeded never doubles;
+* a checkpoint after every applied batch, and an account lock that survives a crash (a dead
+  owner's lock is taken over and its job marked ``interrupted``);
+* per-record failures are recorded and the rest goes on; they are retried on later runs and
+  parked after ``max_failed_runs``; a list deleted behind segsync's back mid-run is recreated.
+
+:class:`~segsync.errors.SyncPaused` (a rate budget spent) leaves the job ``paused`` with its
+checkpoint and is re-raised (the CLI exits 75). Any other ``Exception`` marks the job failed
+and is re-raised; ``KeyboardInterrupt`` marks it interrupted. Other ``BaseException``\\s
+(``SystemExit``, a test's simulated ``kill -9``) leave everything as a killed process would.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from segsync.errors import PermanentError, SegsyncError, SyncPaused
+from segsync.models import (
+    Contact,
+    ContactUpdate,
+    FieldSpec,
+    ListSpec,
+    Purchase,
+    PurchaseRetracted,
+    RecordFailure,
+    Rejection,
+    RemoteList,
+    WriteResult,
+)
+from segsync.plan import (
+    FIELDS_TARGET,
+    AddMembers,
+    CreateFields,
+    CreateList,
+    Desired,
+    FieldConflict,
+    Observed,
+    RemoveMembers,
+    SyncPlan,
+    UpdateFieldOptions,
+    WriteFields,
+    list_target,
+    make_plan,
+)
+from segsync.platform import Platform
+from segsync.report import JobInfo, JobStatus, SegmentChange, SyncReport
+from segsync.state import DEFAULT_MAX_FAILED_RUNS, StateStore, scrub
+
+if TYPE_CHECKING:
+    from segsync.config import ProjectConfig
+    from segsync.plugins import Hooks
+    from segsync.registry import Registry
+    from segsync.retry import Clock
+    from segsync.state import WallClock
+
+log = logging.getLogger("segsync.engine")
+T = TypeVar("T")
+
+#: Purchases are saved to the cache in chunks of this many while pulling, when the platform
+#: yields them in modification order, so a pull cut short resumes where it stopped.
+PURCHASE_CHUNK = 500
+#: The purchase cursor is set this far before the newest modification seen: a purchase
+#: modified in the same instant as the last one pulled is fetched again, never missed.
+CURSOR_OVERLAP = dt.timedelta(seconds=1)
+#: Seconds between lock heartbeats during long pulls.
+HEARTBEAT_EVERY = 30.0
+
+ComputeFn = Callable[[Sequence[Contact], Sequence[Purchase], dt.date], Desired]
+Phase = Literal["pull", "compute", "plan", "apply"]
+
+
+@dataclass(frozen=True)
+class SyncSpec:
+    """What a project syncs, known before any data is pulled.
+
+    ``fields`` and ``lists`` are resolved and pulled before computing (Brevo-like platforms
+    report memberships inline only for lists they are told about); ``properties`` are the
+    contact properties the rules read; ``compute`` turns contacts and purchases into the
+    desired state (:func:`project_spec` binds :func:`segsync.compute.compute`).
+    """
+
+    fields: tuple[FieldSpec, ...]
+    lists: tuple[ListSpec, ...]
+    properties: tuple[str, ...]
+    compute: ComputeFn
+
+
+def project_spec(config: ProjectConfig, packs: Sequence[Any], registry: Registry) -> SyncSpec:
+    """The :class:`SyncSpec` of a configured project (its segment packs already loaded)."""
+    from segsync.compute import compute, desired_fields, desired_lists, required_properties
+
+    def run(contacts: Sequence[Contact], purchases: Sequence[Purchase], as_of: dt.date) -> Desired:
+        return compute(contacts, purchases, config=config, packs=packs, registry=registry, as_of=as_of)
+
+    properties = ("email", *(p for p in required_properties(config, packs, registry) if p != "email"))
+    return SyncSpec(desired_fields(config, packs), desired_lists(packs), properties, run)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress event: ``phase`` (``pull_contacts``, ``pull_purchases``, ``apply``...),
+    records or batches ``done`` so far, ``total`` when known."""
+
+    phase: str
+    done: int
+    total: int | None = None
+    detail: str = ""
+
+
+@dataclass
+class SyncResult:
+    report: SyncReport
+    plan: SyncPlan | None = None
+    desired: Desired | None = None
+    rejections: tuple[Rejection, ...] = ()
+
+
+def run_sync(
+    platform: Platform,
+    spec: SyncSpec,
+    *,
+    store: StateStore,
+    account: str,
+    as_of: dt.date,
+    hooks: Hooks | None = None,
+    dry_run: bool = False,
+    full: bool = False,
+    retry_failed: bool = False,
+    max_failed_runs: int = DEFAULT_MAX_FAILED_RUNS,
+    dynamic_lists: bool | None = None,
+    progress: Callable[[Progress], None] | None = None,
+) -> SyncResult:
+    """Run one sync job (or, with ``dry_run``, everything up to the plan).
+
+    ``account`` names the CRM account in the state store (see
+    :func:`segsync.connect.account_key`). ``dynamic_lists`` None means: the platform's own
+    ``dynamic_lists`` attribute when it has one (HubSpot DYNAMIC lists), else False.
+    """
+    if dynamic_lists is None:
+        dynamic_lists = bool(getattr(platform, "dynamic_lists", False))
+    job = _Job(
+        platform,
+        spec,
+        store=store,
+        account=account,
+        as_of=as_of,
+        hooks=hooks,
+        dry_run=dry_run,
+        full=full,
+        retry_failed=retry_failed,
+        max_failed_runs=max_failed_runs,
+        dynamic_lists=dynamic_lists,
+        progress=progress,
+    )
+    return job.run()
+
+
+def sync_project(
+    config: ProjectConfig,
+    platform_name: str,
+    *,
+    registry: Registry,
+    as_of: dt.date,
+    hooks: Hooks | None = None,
+    env: Mapping[str, str] | None = None,
+    clock: Clock | None = None,
+    wall_clock: WallClock | None = None,
+    dry_run: bool = False,
+    full: bool = False,
+    retry_failed: bool = False,
+    progress: Callable[[Progress], None] | None = None,
+) -> SyncResult:
+    """``segsync sync``/``plan`` for one configured platform: packs, connection, store, job."""
+    from segsync.connect import account_key, connect
+    from segsync.manifest import load_packs
+
+    packs = load_packs(config, registry)
+    spec = project_spec(config, packs, registry)
+    platform = connect(config, platform_name, registry=registry, env=env, clock=clock)
+    try:
+        with StateStore(config.state_path, wall_clock=wall_clock) as store:
+            return run_sync(
+                platform,
+                spec,
+                store=store,
+                account=account_key(platform_name, config, env=env),
+                as_of=as_of,
+                hooks=hooks,
+                dry_run=dry_run,
+                full=full,
+                retry_failed=retry_failed,
+                max_failed_runs=getattr(config.project, "max_failed_runs", DEFAULT_MAX_FAILED_RUNS),
+                progress=progress,
+            )
+    finally:
+        platform.close()
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass
+class _PurchasePull:
+    """Saves a purchase pull to the cache in chunks while it runs (see :data:`PURCHASE_CHUNK`)."""
+
+    store: StateStore
+    platform: str
+    account: str
+    since: dt.datetime | None
+    incremental: bool
+    chunk: int
+    pulled: int = 0
+    buffer: list[Purchase] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+    newest: dt.datetime | None = None
+    in_order: bool = True
+    first_flush: bool = True
+
+    def add(self, rec: Purchase | PurchaseRetracted | Rejection) -> None:
+        if isinstance(rec, Purchase):
+            self.pulled += 1
+            self.buffer.append(rec)
+            stamp = rec.modified_at
+            if stamp is None or (self.newest is not None and stamp < self.newest):
+                self.in_order = False
+            elif self.newest is None or stamp > self.newest:
+                self.newest = stamp
+        elif isinstance(rec, PurchaseRetracted):
+            self.gone.append(rec.id)
+        elif rec.kind == "purchase":
+            self.gone.append(rec.record_id)  # its last good version must not linger in the cache
+        if self.incremental and self.in_order and len(self.buffer) >= self.chunk:
+            self.flush()
+
+    def cursor(self) -> dt.datetime | None:
+        if not self.incremental or self.newest is None:
+            return self.since
+        moved = self.newest - CURSOR_OVERLAP
+        return moved if self.since is None or moved > self.since else self.since
+
+    def flush(self) -> None:
+        """Save what was pulled so far. Mid-pull only when the order makes the cursor safe."""
+        self.store.save_purchases(
+            self.platform,
+            self.account,
+            self.buffer,
+            self.gone,
+            replace_all=self.first_flush and self.since is None,
+            cursor=self.cursor(),
+        )
+        self.first_flush = False
+        self.buffer, self.gone = [], []
+
+
+class _Job:
+    def __init__(
+        self,
+        platform: Platform,
+        spec: SyncSpec,
+        *,
+        store: StateStore,
+        account: str,
+        as_of: dt.date,
+        hooks: Hooks | None,
+        dry_run: bool,
+        full: bool,
+        retry_failed: bool,
+        max_failed_runs: int,
+        dynamic_lists: bool,
+        progress: Callable[[Progress], None] | None,
+    ) -> None:
+        self.platform = platform
+        self.spec = spec
+        self.store = store
+        self.account = account
+        self.as_of = as_of
+        self.hooks = hooks
+        self.dry_run = dry_run
+        self.full = full
+        self.retry_failed = retry_failed
+        self.max_failed_runs = max_failed_runs
+        self.dynamic_lists = dynamic_lists
+        self.progress = progress
+        self.name = platform.name
+        self.runner = platform.runner
+        st = self.runner.stats
+        self.stats0 = (st.calls, st.writes, st.retries, st.rate_limited)
+        self.buckets0 = dict(st.per_bucket)
+        self.lists: dict[str, RemoteList | None] = {}
+        self.rebuilt: set[str] = set()
+        self.batches = 0
+        self.last_beat = self.runner.clock.now()
+        self.desired: Desired | None = None
+        self.info: JobInfo
+        self.report: SyncReport
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def run(self) -> SyncResult:
+        if not self.dry_run:
+            taken = self.store.acquire_lock(self.name, self.account)
+            if taken is not None:
+                log.warning("%s: job %s died holding the lock; taking over and resuming", self.name, taken)
+        try:
+            self.info = self.store.start_job(
+                self.name, self.account, as_of=self.as_of, dry_run=self.dry_run, full=self.full
+            )
+        except BaseException:
+            if not self.dry_run:
+                self.store.release_lock(self.name, self.account)
+            raise
+        self.report = SyncReport(job=self.info, started_at=self.store.wall_clock.now(), phase="pull")
+        self._notify("sync_started", lambda h: h.sync_started(self.info))
+        try:
+            result = self._phases()
+        except (Exception, KeyboardInterrupt) as exc:
+            self._end(exc)
+            raise
+        # Anything else (SystemExit, a simulated kill -9) propagates untouched: the job stays
+        # "running" with its lock held, exactly what a killed process leaves behind.
+        self._end(None)
+        return result
+
+    def _end(self, exc: BaseException | None) -> None:
+        status: JobStatus = "succeeded"
+        if isinstance(exc, SyncPaused):
+            status = "paused"
+            self.report.resume_after_seconds = exc.resume_after
+        elif isinstance(exc, KeyboardInterrupt):
+            status = "interrupted"
+        elif exc is not None:
+            status = "failed"
+        if exc is not None:
+            self.report.error = scrub(str(exc)) if isinstance(exc, SegsyncError) else _internal(exc)
+        self.report.status = status
+        self.report.finished_at = self.store.wall_clock.now()
+        self._count_calls()
+        self.store.finish_job(self.report)
+        if not self.dry_run:
+            self.store.release_lock(self.name, self.account)
+        self._notify("sync_finished", lambda h: h.sync_finished(self.report))
+
+    def _notify(self, hook: str, call: Callable[[Hooks], None]) -> None:
+        """Tell plugins; a plugin that raises is logged, never allowed to fail the sync."""
+        if self.hooks is None:
+            return
+        try:
+            call(self.hooks)
+        except Exception as exc:
+            log.warning("a plugin's %s hook failed: %s", hook, _internal(exc))
+
+    def _phase(self, phase: Phase) -> None:
+        self.report.phase = phase
+        self._count_calls()
+        self.store.update_job(self.report)
+
+    def _count_calls(self) -> None:
+        st, (calls, writes, retries, limited) = self.runner.stats, self.stats0
+        self.report.calls = st.calls - calls
+        self.report.write_calls = st.writes - writes
+        self.report.retries = st.retries - retries
+        self.report.rate_limited = st.rate_limited - limited
+
+    def _tick(self, phase: str, done: int, total: int | None = None, detail: str = "") -> None:
+        if self.progress is not None:
+            self.progress(Progress(phase, done, total, detail))
+        now = self.runner.clock.now()
+        if not self.dry_run and now - self.last_beat >= HEARTBEAT_EVERY:
+            self.last_beat = now
+            self.store.heartbeat(self.name, self.account)
+
+    def _checkpoint(self, step: str) -> None:
+        self.batches += 1
+        self._count_calls()
+        detail = {
+            "contacts_written": self.report.contacts_written,
+            "members_added": self.report.members_added,
+            "members_removed": self.report.members_removed,
+            "failed_records": self.report.failed_records,
+        }
+        self.store.checkpoint(self.info.job_id, self.report.phase, step, self.batches, detail)
+        self.store.update_job(self.report)
+        self.last_beat = self.runner.clock.now()
+
+    # -- phases ---------------------------------------------------------------------------
+
+    def _phases(self) -> SyncResult:
+        if self.info.resumed_from is not None:
+            cp = self.store.last_checkpoint(self.info.resumed_from)
+            where = f" (it stopped after {cp.step})" if cp else ""
+            log.info(
+                "%s: resuming job %s%s; re-planning against the CRM", self.name, self.info.resumed_from, where
+            )
+        self._resolve_lists(self.spec.lists)
+        contacts, rejections = self._pull_contacts()
+        purchases = self._pull_purchases(rejections)
+        self.store.forget_failures_except(self.name, self.account, (c.id for c in contacts))
+
+        self._phase("compute")
+        desired = self.spec.compute(contacts, purchases, self.as_of)
+        self.desired = desired
+        rejections.extend(desired.rejections)
+        self.store.record_rejections(self.info.job_id, rejections)
+        self.report.rejected = len(rejections)
+        self.report.segment_sizes = _segment_sizes(desired)
+
+        self._phase("plan")
+        observed = self._observe(desired, contacts)
+        if self.retry_failed and not self.dry_run:
+            released = self.store.release_given_up(self.name, self.account)
+            if released:
+                log.info("%s: %d parked record(s) will be retried", self.name, released)
+        held: frozenset[tuple[str, str]] = (
+            frozenset() if self.retry_failed else self.store.held_records(self.name, self.account)
+        )
+        used = {b: n - self.buckets0.get(b, 0) for b, n in self.runner.stats.per_bucket.items()}
+        plan = make_plan(
+            desired,
+            observed,
+            dynamic_lists=self.dynamic_lists,
+            held=held,
+            cost=self.platform.call_cost,
+            windows=self.runner.budget_windows,
+            used=used,
+        )
+        for op in plan.of_type(FieldConflict):
+            log.warning("%s: %s", self.name, op)
+        result = SyncResult(self.report, plan, desired, tuple(rejections))
+        if self.dry_run:
+            return result
+        self._phase("apply")
+        self._apply(plan, desired)
+        return result
+
+    def _pull_contacts(self) -> tuple[list[Contact], list[Rejection]]:
+        list_ids = {k: r.id for k, r in self.lists.items() if r is not None}
+        contacts: list[Contact] = []
+        rejections: list[Rejection] = []
+        for rec in self.platform.iter_contacts(self.spec.properties, self.spec.fields, list_ids):
+            if isinstance(rec, Rejection):
+                rejections.append(rec)
+            else:
+                contacts.append(rec)
+            done = len(contacts) + len(rejections)
+            if done % 100 == 0:
+                self._tick("pull_contacts", done)
+        self.report.contacts_pulled = len(contacts)
+        self._tick("pull_contacts", len(contacts) + len(rejections), len(contacts) + len(rejections))
+        return contacts, rejections
+
+    def _pull_purchases(self, rejections: list[Rejection]) -> list[Purchase]:
+        incremental = self.platform.incremental_purchases
+        since = None if self.full or not incremental else self.store.cursor(self.name, self.account)
+        pull = _PurchasePull(self.store, self.name, self.account, since, incremental, PURCHASE_CHUNK)
+        try:
+            for rec in self.platform.iter_purchases(since):
+                if isinstance(rec, Rejection):
+                    rejections.append(rec)
+                pull.add(rec)
+                if pull.pulled and pull.pulled % 100 == 0:
+                    self._tick("pull_purchases", pull.pulled)
+        except Exception:
+            # Keep what came in (a pause mid-pull must not cost the pages already fetched),
+            # but only when the order makes the cursor safe; else the next pull starts over.
+            if incremental and pull.in_order and (pull.buffer or pull.gone):
+                pull.flush()
+            raise
+        pull.flush()
+        self.report.purchases_pulled = pull.pulled
+        self._tick("pull_purchases", pull.pulled, pull.pulled)
+        return self.store.purchases(self.name, self.account)
+
+    # -- observing ------------------------------------------------------------------------
+
+    def _resolve_lists(self, specs: Sequence[ListSpec]) -> None:
+        """Find each list by its remembered id (survives renames), else by name, else: to create."""
+        known = self.store.remote_ids(self.name, self.account, "list")
+        for spec in specs:
+            if spec.key in self.lists:
+                continue
+            remote: RemoteList | None = None
+            if spec.key in known:
+                remote = self.platform.get_list(known[spec.key][0])
+                if remote is None:
+                    log.warning(
+                        "%s: list %r was deleted in the CRM; segsync recreates it", self.name, spec.name
+                    )
+                    self.store.forget_remote_id(self.name, self.account, "list", spec.key)
+            if remote is None:
+                remote = self.platform.find_list(spec.name)
+            if remote is not None and known.get(spec.key) != (remote.id, remote.name):
+                self.store.set_remote_id(self.name, self.account, "list", spec.key, remote.id, remote.name)
+            self.lists[spec.key] = remote
+
+    def _observe(self, desired: Desired, contacts: Sequence[Contact]) -> Observed:
+        remote_fields = dict(self.platform.inspect_fields(desired.fields))
+        conflicts: dict[str, str] = {}
+        for spec in desired.fields:
+            remote = remote_fields.get(spec.key)
+            if remote is None:
+                continue
+            reason = self.platform.field_matches(spec, remote)
+            if reason:
+                conflicts[spec.key] = reason
+            self.store.set_remote_id(self.name, self.account, "field", spec.key, remote.name, remote.name)
+        self._resolve_lists(desired.lists)
+        members: dict[str, Set[str]] = {}
+        for lspec in desired.lists:
+            remote_list = self.lists.get(lspec.key)
+            if remote_list is None or remote_list.dynamic:
+                continue
+            if self.platform.memberships_inline:
+                members[lspec.key] = {c.id for c in contacts if c.lists and lspec.key in c.lists}
+            else:
+                members[lspec.key] = set(self.platform.list_members(remote_list.id))
+        return Observed(
+            values={c.id: c.managed for c in contacts},
+            fields=remote_fields,
+            conflicts=conflicts,
+            lists=dict(self.lists),
+            members=members,
+            emails={c.id: c.email for c in contacts},
+        )
+
+    # -- applying -------------------------------------------------------------------------
+
+    def _apply(self, plan: SyncPlan, desired: Desired) -> None:
+        changes: dict[str, list[SegmentChange]] = {}
+        for ch in desired.changes:
+            changes.setdefault(ch.contact_id, []).append(
+                SegmentChange(
+                    platform=self.name,
+                    contact_id=ch.contact_id,
+                    segment_set=ch.set_key,
+                    old=ch.old,
+                    new=ch.new,
+                )
+            )
+        for op in plan.ops:
+            if isinstance(op, CreateFields):
+                self.report.fields_created += self._ensure_fields(op.specs)
+                self._checkpoint(f"created {len(op.specs)} field(s)")
+            elif isinstance(op, UpdateFieldOptions):
+                self.platform.update_field_options(op.spec)
+                self._checkpoint(f"updated options of {op.spec.key}")
+            elif isinstance(op, CreateList):
+                self._ensure_list(op.spec, op.dynamic)
+                self._checkpoint(f"created list {op.spec.key}")
+            elif isinstance(op, WriteFields):
+                self._write_fields(op.updates, desired.fields, changes)
+            elif isinstance(op, AddMembers | RemoveMembers):
+                self._membership(op, desired)
+
+    def _ensure_fields(self, specs: Sequence[FieldSpec]) -> int:
+        """Create missing fields; after an ambiguous failure, look before creating again.
+
+        Returns how many were created: all of ``specs`` (they were missing when observed, so
+        any that exist now were made by this job, by a call whose answer was lost).
+        """
+        attempt = 0
+
+        def once() -> None:
+            nonlocal attempt
+            attempt += 1
+            todo = list(specs)
+            if attempt > 1:
+                remote = self.platform.inspect_fields(specs)
+                todo = [s for s in specs if remote.get(s.key) is None]
+            if todo:
+                with self.runner.at_most_once():
+                    self.platform.create_fields(todo)
+
+        self.runner.retrying("ensure fields", once)
+        return len(specs)
+
+    def _ensure_list(self, spec: ListSpec, dynamic: bool) -> RemoteList:
+        """Create a list; after an ambiguous failure, find it by name before creating again."""
+        attempt = 0
+
+        def once() -> tuple[RemoteList, bool]:
+            nonlocal attempt
+            attempt += 1
+            if attempt > 1:
+                found = self.platform.find_list(spec.name)
+                if found is not None:
+                    return found, False
+            with self.runner.at_most_once():
+                return self.platform.create_list(spec, dynamic=dynamic), True
+
+        remote, created = self.runner.retrying(f"ensure list {spec.key}", once)
+        self.report.lists_created += int(created)
+        self.lists[spec.key] = remote
+        self.store.set_remote_id(self.name, self.account, "list", spec.key, remote.id, remote.name)
+        return remote
+
+    def _write_fields(
+        self,
+        updates: Sequence[ContactUpdate],
+        specs: Sequence[FieldSpec],
+        changes: Mapping[str, list[SegmentChange]],
+    ) -> None:
+        size = self.platform.limits.write_batch
+        total = (len(updates) + size - 1) // size
+        for n, batch in enumerate(chunks(updates, size), start=1):
+            result = self._guarded(batch, lambda b: self._write_once(b, specs))
+            ok = set(result.ok)
+            self.store.record_written(
+                self.name, self.account, self.info.job_id, [u for u in batch if u.contact_id in ok]
+            )
+            self._settle(FIELDS_TARGET, "write", ok, result.failed)
+            self.report.contacts_written += len(ok)
+            for u in batch:
+                if u.contact_id in ok:
+                    for change in changes.get(u.contact_id, ()):
+                        self._notify("segment_changed", partial(_segment_changed, change=change))
+            self._checkpoint(f"write_fields batch {n}/{total}")
+            self._tick("apply", n, total, "fields")
+
+    def _write_once(self, batch: Sequence[ContactUpdate], specs: Sequence[FieldSpec]) -> WriteResult:
+        try:
+            return self.platform.write_fields(batch)
+        except PermanentError:
+            # A field deleted in the CRM since it was observed: recreate it and send again.
+            keys = {k for u in batch for k in u.values}
+            wanted = [s for s in specs if s.key in keys]
+            missing = [s for s, r in zip(wanted, self._inspect(wanted), strict=True) if r is None]
+            if not missing:
+                raise
+            log.warning(
+                "%s: field(s) %s vanished mid-sync; recreating", self.name, ", ".join(s.key for s in missing)
+            )
+            self.report.fields_created += self._ensure_fields(missing)
+            return self.platform.write_fields(batch)
+
+    def _inspect(self, specs: Sequence[FieldSpec]) -> list[object]:
+        remote = self.platform.inspect_fields(specs)
+        return [remote.get(s.key) for s in specs]
+
+    def _membership(self, op: AddMembers | RemoveMembers, desired: Desired) -> None:
+        key = op.list_key
+        if key in self.rebuilt:
+            return  # recreated mid-run and refilled from the desired state already
+        add = isinstance(op, AddMembers)
+        size = self.platform.limits.membership_batch
+        total = (len(op.ids) + size - 1) // size
+        for n, batch in enumerate(chunks(op.ids, size), start=1):
+            remote = self.lists[key]
+            assert remote is not None, f"list {key} was neither found nor created"
+            try:
+                result = self._guarded(batch, partial(self._members_once, add, remote.id))
+            except PermanentError:
+                if self.platform.get_list(remote.id) is not None:
+                    raise
+                self._rebuild_list(key, desired)
+                return
+            self._settle(list_target(key), "membership", set(result.ok), result.failed)
+            if add:
+                self.report.members_added += len(result.ok)
+            else:
+                self.report.members_removed += len(result.ok)
+            self._checkpoint(f"{'add' if add else 'remove'} members {key} batch {n}/{total}")
+            self._tick("apply", n, total, f"list {key}")
+
+    def _members_once(self, add: bool, list_id: str, batch: Sequence[str]) -> WriteResult:
+        if add:
+            return self.platform.add_members(list_id, batch)
+        return self.platform.remove_members(list_id, batch)
+
+    def _rebuild_list(self, key: str, desired: Desired) -> None:
+        """The list vanished mid-run: recreate it and add every desired member (it is empty)."""
+        spec = next(s for s in desired.lists if s.key == key)
+        log.warning("%s: list %r was deleted mid-sync; recreating it", self.name, spec.name)
+        self.store.forget_remote_id(self.name, self.account, "list", key)
+        self.rebuilt.add(key)
+        dynamic = self.dynamic_lists and bool(spec.filter_field and spec.filter_value)
+        remote = self._ensure_list(spec, dynamic)
+        if remote.dynamic:
+            return
+        live = set(desired.values)
+        held: frozenset[tuple[str, str]] = (
+            frozenset() if self.retry_failed else self.store.held_records(self.name, self.account)
+        )
+        target = list_target(key)
+        ids = sorted(
+            (c for c in desired.members.get(key, ()) if c in live and (target, c) not in held),
+            key=lambda c: (len(c), c),
+        )
+        size = self.platform.limits.membership_batch
+        for n, batch in enumerate(chunks(ids, size), start=1):
+            result = self._guarded(batch, lambda b: self.platform.add_members(remote.id, b))
+            self._settle(target, "membership", set(result.ok), result.failed)
+            self.report.members_added += len(result.ok)
+            self._checkpoint(f"refill list {key} batch {n}")
+
+    def _guarded(self, batch: Sequence[T], send: Callable[[Sequence[T]], WriteResult]) -> WriteResult:
+        """Send a batch; if the CRM refuses it whole, split it to find the records it refuses.
+
+        When every record fails on its own too, the refusal is not about records: it stops
+        the job (a bug or a CRM change no record-level retry can fix).
+        """
+        try:
+            return send(batch)
+        except PermanentError as exc:
+            if len(batch) == 1:
+                return WriteResult(failed=(RecordFailure(record_id=_record_id(batch[0]), reason=str(exc)),))
+            mid = len(batch) // 2
+            left = self._guarded(batch[:mid], send)
+            right = self._guarded(batch[mid:], send)
+            if not left.ok and not right.ok:
+                raise
+            return WriteResult(ok=left.ok + right.ok, failed=left.failed + right.failed)
+
+    def _settle(self, target: str, kind: str, ok: Set[str], failed: Sequence[RecordFailure]) -> None:
+        if ok:
+            self.store.clear_failures(self.name, self.account, target, ok)
+        if failed:
+            self.store.record_failures(
+                self.name,
+                self.account,
+                self.info.job_id,
+                kind,
+                target,
+                failed,
+                max_failed_runs=self.max_failed_runs,
+            )
+            self.report.failed_records += len(failed)
+            log.warning(
+                "%s: %d record(s) failed in %s; they are retried next run", self.name, len(failed), target
+            )
+
+
+def _segment_changed(hooks: Hooks, *, change: SegmentChange) -> None:
+    hooks.segment_changed(change)
+
+
+def _record_id(item: object) -> str:
+    return item.contact_id if isinstance(item, ContactUpdate) else str(item)
+
+
+def _segment_sizes(desired: Desired) -> dict[str, int]:
+    segments = getattr(desired, "segments", None)
+    if isinstance(segments, Mapping) and segments:
+        sizes: dict[str, int] = {}
+        for set_key, by_contact in segments.items():
+            for seg in by_contact.values():
+                if seg is not None:
+                    sizes[f"{set_key}.{seg}"] = sizes.get(f"{set_key}.{seg}", 0) + 1
+        return dict(sorted(sizes.items()))
+    return {k: len(v) for k, v in sorted(desired.members.items())}
+
+
+def _internal(exc: BaseException) -> str:
+    """Text for an unexpected exception: its type only (its text may carry SDK bodies)."""
+    return f"internal error ({type(exc).__name__}); run with -vv and report it"
