@@ -52,6 +52,40 @@ class SystemClock:
             time.sleep(seconds)
 
 
+class SimulatedClock:
+    """Time that moves only when something sleeps: sleeps are instant and recorded.
+
+    The demo runs a whole sync under a sandbox's real rate limits in seconds with it, and tests
+    share one between a runner and a sandbox so every wait is exact and assertable.
+    """
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.sleeps.append(seconds)
+            if seconds > 0:
+                self._now += seconds
+
+    def advance(self, seconds: float) -> None:
+        """Let time pass without recording a sleep (another process, the night, ...)."""
+        with self._lock:
+            self._now += seconds
+
+    @property
+    def slept(self) -> float:
+        """Total seconds slept."""
+        with self._lock:
+            return sum(s for s in self.sleeps if s > 0)
+
+
 class RetryPolicy(BaseModel):
     """How each CRM call is retried. Every knob is settable under ``[retry]`` in segsync.toml."""
 
@@ -296,4 +330,13 @@ def _human(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-__all__ = ["CallRunner", "CallStats", "Clock", "RateWindow", "RetriableError", "RetryPolicy", "SystemClock"]
+__all__ = [
+    "CallRunner",
+    "CallStats",
+    "Clock",
+    "RateWindow",
+    "RetriableError",
+    "RetryPolicy",
+    "SimulatedClock",
+    "SystemClock",
+]
