@@ -271,7 +271,11 @@ class EmulatorServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), _H)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="segsync-sandbox", daemon=True)
+        # A short poll interval: stop() waits one interval for the loop to notice (tests stop many).
+        httpd = self._httpd
+        self._thread = threading.Thread(
+            target=lambda: httpd.serve_forever(poll_interval=0.02), name="segsync-sandbox", daemon=True
+        )
         self._thread.start()
 
     def serve_forever(self) -> None:
@@ -364,6 +368,8 @@ _FAULT_TEXT = {
 class _RequestHandler(BaseHTTPRequestHandler):
     emulator: EmulatorServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, keep-alive clients wait ~40 ms each.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         pass
