@@ -309,8 +309,10 @@ def error_reason(error: Mapping[str, Any]) -> str:
     """Category, sub-category and property names of a HubSpot error; never its message."""
     parts = [str(error.get("category") or "ERROR")]
     sub = error.get("subCategory")
-    if isinstance(sub, str) and sub:
-        parts.append(f"({sub})")
+    codes = [sub] if isinstance(sub, str) and sub else []
+    codes += [str(d["code"]) for d in error.get("errors") or () if isinstance(d, dict) and d.get("code")]
+    if codes:
+        parts.append(f"({', '.join(dict.fromkeys(codes))})")
     context: Mapping[str, Any] = error.get("context") or {}
     names = context.get("propertyName") or context.get("properties")
     if names:

@@ -791,6 +791,13 @@ class HubSpotSandbox:
             )
             return deal.id
 
+    def associate(self, deal_id: str, contact_id: str) -> None:
+        """Add one more contact to a deal (deals bought by several people)."""
+        with self.server.lock:
+            contacts = self.account.deals[deal_id].contacts
+            if contact_id not in contacts:
+                contacts.append(contact_id)
+
     def delete_contact(self, contact_id: str) -> None:
         """Archive the contact: gone from pages, lists and associations, as in HubSpot."""
         with self.server.lock:

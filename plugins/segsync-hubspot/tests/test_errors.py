@@ -1,0 +1,184 @@
+"""SDK and urllib3 exceptions become segsync errors by status, never echoing bodies or headers."""
+
+from __future__ import annotations
+
+import json
+import traceback
+from typing import Any
+
+import pytest
+import urllib3
+from hubspot.crm.associations.v4.exceptions import ServiceException
+from hubspot.crm.contacts.exceptions import ApiException as ContactsApiException
+from hubspot.crm.lists.exceptions import ForbiddenException, NotFoundException, UnauthorizedException
+from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
+
+from segsync import (
+    AuthError,
+    PermanentError,
+    PermissionDenied,
+    PlatformError,
+    RateLimited,
+    TransientError,
+)
+from segsync_hubspot.client import safe_host, translated
+
+SECRET_BITS = ("bob@example.com", "pat-na1-secret", "Bearer")
+CORRELATION = "aa0b6e4c-0d3a-4d5e-9a4b-2f6f0c4d1e11"
+
+
+class _Resp:
+    """The bits of urllib3's response the SDK's exceptions read."""
+
+    def __init__(
+        self, status: int, body: dict[str, Any] | str, headers: dict[str, str] | None = None
+    ) -> None:
+        self.status = status
+        self.reason = "Reason with bob@example.com"
+        raw = body if isinstance(body, str) else json.dumps(body)
+        self.data = raw.encode()
+        self._headers = {"Authorization": "Bearer pat-na1-secret", **(headers or {})}
+
+    def getheaders(self) -> dict[str, str]:
+        return self._headers
+
+
+def _raise(exc: BaseException) -> PlatformError:
+    with (
+        pytest.raises(PlatformError) as info,
+        translated("contacts.write", host="https://api.hubapi.com", timeout=5),
+    ):
+        raise exc
+    err = info.value
+    text = str(err) + "".join(traceback.format_exception(err))
+    for bit in SECRET_BITS:
+        assert bit not in text, f"{bit!r} leaked into {text!r}"
+    assert "\n" not in str(err), "one line"
+    assert str(err).startswith("hubspot: contacts.write: ")
+    return err
+
+
+def _body(category: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "status": "error",
+        "message": "Contact bob@example.com is invalid",
+        "correlationId": CORRELATION,
+        "category": category,
+        **extra,
+    }
+
+
+def test_401_is_an_auth_error() -> None:
+    err = _raise(UnauthorizedException(http_resp=_Resp(401, _body("INVALID_AUTHENTICATION"))))
+    assert isinstance(err, AuthError)
+    assert err.status == 401
+    assert err.category == "INVALID_AUTHENTICATION"
+    assert err.correlation_id == CORRELATION
+    assert "SEGSYNC_HUBSPOT_TOKEN" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("body", "scopes"),
+    [
+        (_body("MISSING_SCOPES", context={"requiredScopes": ["crm.lists.write"]}), ("crm.lists.write",)),
+        (
+            _body(
+                "MISSING_SCOPES",
+                errors=[
+                    {"message": "x", "context": {"requiredScopes": ["crm.lists.read", "crm.lists.write"]}}
+                ],
+            ),
+            ("crm.lists.read", "crm.lists.write"),
+        ),
+        (_body("MISSING_SCOPES"), ()),
+        ("<html>forbidden</html>", ()),
+    ],
+)
+def test_403_names_the_missing_scopes(body: dict[str, Any] | str, scopes: tuple[str, ...]) -> None:
+    err = _raise(ForbiddenException(http_resp=_Resp(403, body)))
+    assert isinstance(err, PermissionDenied)
+    assert err.required_scopes == scopes
+    for scope in scopes:
+        assert scope in str(err)
+
+
+@pytest.mark.parametrize(
+    ("policy", "headers", "wait"),
+    [
+        ("TEN_SECONDLY_ROLLING", {"X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}, 10.0),
+        ("TEN_SECONDLY_ROLLING", {"Retry-After": "3"}, 3.0),
+        ("SECONDLY", {}, 10.0),
+        ("DAILY", {}, 3600.0),
+        ("DAILY", {"Retry-After": "120"}, 120.0),
+    ],
+)
+def test_429_is_rate_limited_with_the_wait(policy: str, headers: dict[str, str], wait: float) -> None:
+    body = {"status": "error", "message": "limit", "errorType": "RATE_LIMIT", "policyName": policy}
+    err = _raise(ContactsApiException(http_resp=_Resp(429, body, headers)))
+    assert isinstance(err, RateLimited)
+    assert err.retry_after == wait
+    assert err.category == "RATE_LIMIT"
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 423, 477])
+def test_server_trouble_is_transient(status: int) -> None:
+    err = _raise(ServiceException(http_resp=_Resp(status, _body("INTERNAL_ERROR"))))
+    assert isinstance(err, TransientError)
+    assert err.status == status
+
+
+@pytest.mark.parametrize(
+    ("exc_type", "status"),
+    [
+        (PropertiesApiException, 400),
+        (NotFoundException, 404),
+        (PropertiesApiException, 409),
+        (ContactsApiException, 422),
+    ],
+)
+def test_refusals_are_permanent_and_keep_category(exc_type: type[Exception], status: int) -> None:
+    err = _raise(exc_type(http_resp=_Resp(status, _body("VALIDATION_ERROR"))))  # type: ignore[call-arg]
+    assert isinstance(err, PermanentError)
+    assert err.status == status
+    assert err.category == "VALIDATION_ERROR"
+    assert CORRELATION in str(err)
+
+
+def test_a_tls_failure_without_status_is_permanent() -> None:
+    err = _raise(ContactsApiException(status=0, reason="SSLError certificate for bob@example.com"))
+    assert isinstance(err, PermanentError)
+
+
+@pytest.mark.parametrize(
+    ("exc", "words"),
+    [
+        (urllib3.exceptions.NewConnectionError(None, "refused bob@example.com"), "could not connect"),  # type: ignore[arg-type]
+        (
+            urllib3.exceptions.ReadTimeoutError(None, "/x?email=bob@example.com", "read timed out"),
+            "no answer",
+        ),  # type: ignore[arg-type]
+        (
+            urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError()),
+            "failed mid-request",
+        ),
+        (
+            urllib3.exceptions.MaxRetryError(None, "/x", urllib3.exceptions.NewConnectionError(None, "no")),  # type: ignore[arg-type]
+            "could not connect",
+        ),
+        (ConnectionResetError("reset by peer"), "failed mid-request"),
+    ],
+)
+def test_network_failures_are_transient(exc: BaseException, words: str) -> None:
+    err = _raise(exc)
+    assert isinstance(err, TransientError)
+    assert words in str(err)
+    assert "https://api.hubapi.com" in str(err)
+
+
+def test_other_exceptions_pass_through() -> None:
+    with pytest.raises(KeyError), translated("x", host="h", timeout=1):
+        raise KeyError("bug")
+
+
+def test_safe_host_drops_credentials_and_paths() -> None:
+    assert safe_host("https://user:pw@api.example.com:8443/crm?token=1") == "https://api.example.com:8443"
