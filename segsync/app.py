@@ -1,0 +1,268 @@
+"""What ``segsync check|plan|sync|jobs`` do, between argument parsing and the engine.
+
+Each function loads the project, runs the work for every selected platform, prints a plain
+report to stdout (progress to stderr) and returns the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from segsync.config import CONFIG_NAME, ProjectConfig, load_config
+from segsync.errors import ConfigError, SegsyncError
+from segsync.output import Progress, money, table
+from segsync.plugins import Hooks, build_registry, make_plugin_manager
+from segsync.registry import Registry
+
+
+def find_config(path: Path | None) -> Path:
+    target = path or Path.cwd() / CONFIG_NAME
+    if not target.is_file():
+        raise ConfigError(f"{target}: no such file; run `segsync init --platform <name>` first, or pass --config")
+    return target
+
+
+def selected_platforms(config: ProjectConfig, chosen: Sequence[str] | None) -> list[str]:
+    names = list(chosen or config.project.platforms)
+    if not names:
+        raise ConfigError(f"{config.path}: no [platforms.<name>] table; add one or run `segsync init`")
+    return names
+
+
+def as_of_date(config: ProjectConfig, given: dt.date | None) -> dt.date:
+    return given or config.rfm.as_of or dt.date.today()
+
+
+class Project:
+    """A loaded segsync.toml with its plugin registry."""
+
+    def __init__(self, config_path: Path | None, *, env: Mapping[str, str] | None = None) -> None:
+        self.config = load_config(find_config(config_path))
+        self.pm = make_plugin_manager()
+        self.registry: Registry = build_registry(self.pm)
+        self.hooks = Hooks(self.pm)
+        self.env = os.environ if env is None else env
+
+
+# -- check ---------------------------------------------------------------------------------
+
+
+def check(args: argparse.Namespace) -> int:
+    from segsync.engine import project_spec
+    from segsync.lint import lint
+    from segsync.manifest import load_packs
+
+    project = Project(args.config)
+    config, registry = project.config, project.registry
+    packs = load_packs(config, registry)
+    print(f"config: {config.path} ok; packs: {', '.join(p.name for p in packs)}")
+    findings = lint(packs, registry, config.properties)
+    errors = [f for f in findings if f.level == "error"]
+    for f in findings:
+        print(f"rules: {f.level}: {f.where}: {f.message}")
+    if not findings:
+        print("rules: no gaps, overlaps or unreachable segments")
+    problems = len(errors)
+    if not args.offline:
+        spec = project_spec(config, packs, registry)
+        for name in selected_platforms(config, args.platform):
+            problems += _check_platform(project, name, spec)
+    if problems:
+        print(f"check found {problems} problem(s); nothing was written", file=sys.stderr)
+        return 1
+    print("check passed")
+    return 0
+
+
+def _check_platform(project: Project, name: str, spec: object) -> int:
+    from segsync.connect import account_key, connect
+    from segsync.engine import SyncSpec
+    from segsync.state import StateStore
+
+    assert isinstance(spec, SyncSpec)
+    config = project.config
+    platform = connect(config, name, registry=project.registry, env=project.env)
+    problems = 0
+    try:
+        for note in platform.check():
+            print(f"{name}: {note}")
+        remote = platform.inspect_fields(spec.fields)
+        missing = []
+        for field in spec.fields:
+            found = remote.get(field.key)
+            if found is None:
+                missing.append(field.key)
+                continue
+            reason = platform.field_matches(field, found)
+            if reason:
+                problems += 1
+                print(f"{name}: conflict: field {field.key}: {reason}; segsync will not overwrite it")
+        if missing:
+            print(f"{name}: {len(missing)} field(s) to create: {', '.join(missing)}")
+        known: dict[str, tuple[str, str]] = {}
+        if config.state_path.is_file():
+            with StateStore(config.state_path) as store:
+                known = store.remote_ids(name, account_key(name, config, env=project.env), "list")
+        for lst in spec.lists:
+            if lst.key in known:
+                continue
+            existing = platform.find_list(lst.name)
+            if existing is not None:
+                problems += 1
+                print(
+                    f"{name}: conflict: a list named {lst.name!r} already exists (id {existing.id}) and "
+                    "segsync has no record of creating it; rename or delete it, or delete nothing and "
+                    "let `segsync sync` take it over (its members will be replaced)"
+                )
+        print(f"{name}: credentials ok")
+    finally:
+        platform.close()
+    return problems
+
+
+# -- plan / sync ---------------------------------------------------------------------------
+
+
+def _progress_printer(quiet: bool) -> tuple[Callable[[object], None], Progress]:
+    printer = Progress(quiet=quiet)
+
+    def on_progress(event: object) -> None:
+        printer(getattr(event, "phase", "?"), getattr(event, "done", 0), getattr(event, "total", None))
+
+    return on_progress, printer
+
+
+def plan(args: argparse.Namespace) -> int:
+    from segsync.engine import sync_project
+
+    project = Project(args.config)
+    on_progress, printer = _progress_printer(quiet=False)
+    as_of = as_of_date(project.config, args.as_of)
+    for name in selected_platforms(project.config, args.platform):
+        result = sync_project(
+            project.config,
+            name,
+            registry=project.registry,
+            as_of=as_of,
+            hooks=project.hooks,
+            env=project.env,
+            dry_run=True,
+            progress=on_progress,
+        )
+        printer.done()
+        print(f"== {name}: plan as of {as_of} (dry run, nothing written)")
+        report = result.report
+        print(
+            f"pulled {report.contacts_pulled} contacts, {report.purchases_pulled} purchases; "
+            f"{report.rejected} record(s) rejected; {report.calls} API call(s) spent reading"
+        )
+        if result.plan is not None:
+            for line in result.plan.describe():
+                print(f"  {line}")
+    return 0
+
+
+def sync(args: argparse.Namespace) -> int:
+    from segsync.engine import sync_project
+
+    project = Project(args.config)
+    on_progress, printer = _progress_printer(quiet=args.quiet)
+    as_of = as_of_date(project.config, args.as_of)
+    status = 0
+    for name in selected_platforms(project.config, args.platform):
+        try:
+            result = sync_project(
+                project.config,
+                name,
+                registry=project.registry,
+                as_of=as_of,
+                hooks=project.hooks,
+                env=project.env,
+                full=args.full,
+                retry_failed=args.retry_failed,
+                progress=on_progress,
+            )
+        except SegsyncError as err:
+            printer.done()
+            print(f"segsync: error: {err}", file=sys.stderr)
+            status = status or err.exit_code
+            continue
+        printer.done()
+        print(render_report(name, result.report))
+    return status
+
+
+def render_report(name: str, report: object) -> str:
+    from segsync.report import SyncReport
+
+    assert isinstance(report, SyncReport)
+    r = report
+    lines = [
+        f"== {name}: job {r.job.job_id} {r.status} (as of {r.job.as_of})",
+        f"  pulled {r.contacts_pulled} contacts and {r.purchases_pulled} purchases; {r.rejected} rejected",
+        f"  created {r.fields_created} field(s), {r.lists_created} list(s)",
+        f"  wrote {r.contacts_written} contact(s); list members +{r.members_added} -{r.members_removed}",
+        f"  {r.calls} API calls ({r.write_calls} writes), {r.retries} retries, {r.rate_limited} rate-limited",
+    ]
+    if r.failed_records:
+        lines.append(f"  {r.failed_records} record(s) failed and will be retried next run (see `segsync jobs`)")
+    return "\n".join(lines)
+
+
+# -- jobs ----------------------------------------------------------------------------------
+
+
+def jobs(args: argparse.Namespace) -> int:
+    from segsync.state import StateStore
+
+    config = load_config(find_config(args.config))
+    if not config.state_path.is_file():
+        print(f"no jobs yet ({config.state_path} does not exist)")
+        return 0
+    with StateStore(config.state_path) as store:
+        records = store.recent_jobs(args.limit)
+        rows = [
+            (
+                j.id,
+                j.platform,
+                j.status + (" (dry run)" if j.dry_run else ""),
+                j.phase,
+                j.started_at.strftime("%Y-%m-%d %H:%M"),
+                _duration(j.duration),
+                j.report.contacts_written if j.report else "-",
+                j.calls,
+                j.rate_limited,
+                (j.error or "")[:60],
+            )
+            for j in records
+        ]
+        print(table(["job", "platform", "status", "phase", "started", "took", "written", "calls", "429s", "error"], rows))
+        waiting = store.failures(given_up=False)
+        parked = store.failures(given_up=True)
+    for title, items in (("waiting for retry", waiting), ("given up (use sync --retry-failed)", parked)):
+        if items:
+            print(f"\nrecords {title}:")
+            print(
+                table(
+                    ["platform", "kind", "record", "operation", "attempts", "reason"],
+                    [(f.platform, f.kind, f.record_id, f.operation, f.attempts, f.reason) for f in items[:50]],
+                )
+            )
+            if len(items) > 50:
+                print(f"... and {len(items) - 50} more")
+    if not waiting and not parked:
+        print("\nno records waiting for retry")
+    return 0
+
+
+def _duration(delta: dt.timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+__all__ = ["check", "jobs", "money", "plan", "sync"]
