@@ -1,0 +1,279 @@
+"""brevo-python wired for segsync: no SDK retries, no OAuth surprises, one error map, paging.
+
+Every SDK call goes through :meth:`BrevoClient.call`: inside ``runner.call`` (segsync's one
+retry layer and throttle), inside :func:`translated` (the one place SDK and httpx exceptions
+become segsync errors), and it feeds Brevo's ``x-sib-ratelimit-*`` headers back to the runner.
+Errors keep the status and Brevo's error ``code``; never the exception text, body or headers,
+which echo the API key's account data and contact PII.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from brevo import Brevo
+from brevo.core.api_error import ApiError
+from brevo.core.http_response import HttpResponse
+from brevo.core.parse_error import ParsingError
+from brevo.core.request_options import RequestOptions
+from pydantic import SecretStr
+
+from segsync import (
+    AuthError,
+    CallRunner,
+    PermanentError,
+    PermissionDenied,
+    PlatformError,
+    RateLimited,
+    TransientError,
+)
+
+PLATFORM = "brevo"
+SECRET_ENV = "SEGSYNC_BREVO_API_KEY"  # noqa: S105 - the variable name, not a secret
+
+#: Passed on every call as well as to the constructor: a retry inside the SDK would re-send
+#: non-idempotent POSTs (imports, list adds) and hide 429 pacing from the runner.
+NO_RETRY: RequestOptions = {"max_retries": 0}
+
+_TRANSIENT_4XX = {408, 425}
+
+
+def _code(body: Any) -> str | None:
+    """Brevo's error ``code`` (an enum like ``document_not_found``): safe to keep, never PII."""
+    if isinstance(body, Mapping):
+        code = body.get("code")
+        if isinstance(code, str) and code.replace("_", "").isalnum() and len(code) <= 64:
+            return code
+    return None
+
+
+def _seconds(headers: Mapping[str, str], name: str) -> float | None:
+    value = next((v for k, v in headers.items() if k.lower() == name), None)
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """The wait a 429 asks for: ``x-sib-ratelimit-reset`` (seconds), else a numeric Retry-After."""
+    reset = _seconds(headers, "x-sib-ratelimit-reset")
+    return reset if reset is not None else _seconds(headers, "retry-after")
+
+
+def from_api_error(exc: ApiError, operation: str) -> PlatformError:
+    """The segsync error for an SDK ``ApiError`` (typed subclasses included), by status."""
+    status = exc.status_code
+    code = _code(exc.body)
+    detail = f" ({code})" if code else ""
+
+    def error(cls: type[PlatformError], message: str) -> PlatformError:
+        return cls(message, platform=PLATFORM, operation=operation, status=status, category=code)
+
+    if status == 401:
+        return error(
+            AuthError,
+            f"Brevo rejected the API key{detail}; set {SECRET_ENV} to a valid key "
+            "(Brevo: SMTP & API > API keys)",
+        )
+    if status == 403:
+        return error(
+            PermissionDenied,
+            f"the API key may not call this endpoint{detail}; check the key's permissions and the "
+            "account's authorised IP addresses (Brevo: Security > Authorised IPs)",
+        )
+    if status == 429:
+        return RateLimited(
+            f"Brevo's rate limit was reached{detail}",
+            retry_after=_retry_after(exc.headers or {}),
+            platform=PLATFORM,
+            operation=operation,
+            status=status,
+            category=code,
+        )
+    if status is None or status >= 500 or status in _TRANSIENT_4XX:
+        return error(TransientError, f"Brevo failed to answer{detail}; retrying later may work")
+    if 200 <= status < 300:
+        return error(TransientError, "Brevo sent an unreadable success response")
+    return error(PermanentError, f"Brevo refused the call{detail}")
+
+
+@contextmanager
+def translated(operation: str, base_url: str) -> Iterator[None]:
+    """Re-raise SDK and transport exceptions as segsync errors, without their text."""
+    try:
+        yield
+    except ApiError as exc:
+        raise from_api_error(exc, operation) from None
+    except ParsingError as exc:
+        raise PermanentError(
+            "Brevo's response did not have the documented shape",
+            platform=PLATFORM,
+            operation=operation,
+            status=exc.status_code,
+        ) from None
+    except httpx.TimeoutException as exc:
+        raise TransientError(
+            f"no answer from {base_url} in time ({type(exc).__name__})",
+            platform=PLATFORM,
+            operation=operation,
+        ) from None
+    except httpx.TransportError as exc:
+        raise TransientError(
+            f"the connection to {base_url} failed ({type(exc).__name__}); check the base URL and the network",
+            platform=PLATFORM,
+            operation=operation,
+        ) from None
+    except json.JSONDecodeError:
+        raise TransientError(
+            "Brevo sent a response that is not JSON", platform=PLATFORM, operation=operation
+        ) from None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One answer: the JSON body as sent on the wire (None when empty) and the headers."""
+
+    body: Any
+    headers: Mapping[str, str]
+
+    @property
+    def server_time(self) -> str | None:
+        return next((v for k, v in self.headers.items() if k.lower() == "date"), None)
+
+
+def parse_http_date(value: str | None) -> float | None:
+    """An HTTP ``Date`` header as POSIX seconds, or None."""
+    if not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+class BrevoClient:
+    """The SDK client of one account, and the one way calls are made through the runner."""
+
+    def __init__(self, *, api_key: SecretStr, base_url: str, timeout: float, runner: CallRunner) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.runner = runner
+        # Our own httpx client: redirects off (the api-key header would follow a redirect to
+        # any host) and closable. client_id/client_secret are passed as None explicitly: the SDK
+        # defaults them from BREVO_CLIENT_ID/BREVO_CLIENT_SECRET and would switch to OAuth.
+        self._http = httpx.Client(timeout=timeout, follow_redirects=False)
+        self.sdk = Brevo(
+            api_key=api_key.get_secret_value(),
+            base_url=self.base_url,
+            timeout=timeout,
+            max_retries=0,
+            httpx_client=self._http,
+            client_id=None,
+            client_secret=None,
+        )
+
+    def call(
+        self,
+        operation: str,
+        fn: Callable[[], HttpResponse[Any]],
+        *,
+        bucket: str,
+        write: bool = False,
+    ) -> Reply:
+        """Run one SDK ``with_raw_response`` call through the runner; return its body and headers."""
+
+        def attempt() -> Reply:
+            with translated(operation, self.base_url):
+                response = fn()
+                raw = response.response
+                body = raw.json() if raw.content else None
+            headers = response.headers
+            self.runner.observe(
+                bucket,
+                remaining=_int(headers.get("x-sib-ratelimit-remaining")),
+                reset_after=_seconds(headers, "x-sib-ratelimit-reset"),
+            )
+            return Reply(body=body, headers=headers)
+
+        return self.runner.call(operation, attempt, bucket=bucket, write=write)
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+# -- offset paging ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageCursor:
+    """Where an offset-paged pull stands: the next offset and the id of the item before it.
+
+    ``token()`` is what a paused pull hands back to resume from (``"offset:last_id"``).
+    """
+
+    offset: int = 0
+    last_id: str | None = None
+
+    def token(self) -> str:
+        return f"{self.offset}:{self.last_id or ''}"
+
+    @classmethod
+    def parse(cls, token: str | None) -> PageCursor:
+        if not token:
+            return cls()
+        offset, _, last = token.partition(":")
+        try:
+            return cls(max(0, int(offset)), last or None)
+        except ValueError:
+            return cls()
+
+
+def offset_pages(
+    fetch: Callable[[int, int], list[Mapping[str, Any]]],
+    *,
+    limit: int,
+    cursor: PageCursor | None = None,
+    max_rewinds: int = 5,
+) -> Iterator[tuple[list[Mapping[str, Any]], PageCursor]]:
+    """Pages of a list sorted by creation (oldest first), each item yielded once.
+
+    Each request re-reads the last item already seen: if it is not where it was, records
+    before it were deleted during the pull and offsets shifted, so the pull steps back one
+    page instead of skipping records (duplicates are filtered out). ``fetch(offset, limit)``
+    returns one page. Yields ``(new items, cursor after them)``.
+    """
+    cur = cursor or PageCursor()
+    seen: set[str] = set()
+    rewinds = 0
+    while True:
+        overlap = 1 if cur.offset > 0 and cur.last_id is not None else 0
+        start = cur.offset - overlap
+        items = fetch(start, limit)
+        if overlap and (not items or str(items[0].get("id")) != cur.last_id):
+            rewinds += 1
+            if rewinds > max_rewinds:
+                raise TransientError(
+                    "records kept disappearing while paging; run again", platform=PLATFORM, operation="paging"
+                )
+            cur = PageCursor(max(0, start - limit + 1), None)
+            continue
+        fresh = [i for i in items[overlap:] if str(i.get("id")) not in seen]
+        seen.update(str(i.get("id")) for i in fresh)
+        last = str(items[-1].get("id")) if items else cur.last_id
+        cur = PageCursor(start + len(items), last)
+        yield fresh, cur
+        if len(items) < limit:
+            return

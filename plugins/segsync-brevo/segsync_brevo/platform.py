@@ -1,0 +1,1007 @@
+"""The Brevo platform: segsync's Platform protocol on brevo-python.
+
+Budget first. Brevo's base tier gives the endpoints under ``/v3/contacts`` 10 requests a
+second, but everything else (deals, orders, pipelines, import status) only 100 an hour. So:
+
+* contacts, attributes, folders, lists, memberships and imports use the contacts bucket;
+* deals, pipelines, the deal attribute catalogue, orders and import status polls use the
+  hourly bucket; catalogues are read once per run, polls back off exponentially on the
+  runner's clock, and ``call_cost`` counts them so ``plan`` can say how many hours a first
+  sync takes;
+* pulls are resumable: after each page ``resume_tokens[stream]`` says where the pull stands,
+  and ``iter_contacts``/``iter_purchases`` take it back as ``resume=`` after a pause.
+
+Writes go through ``POST /contacts/import`` (``/contacts/batch`` is retired). Brevo ignores
+attributes it does not know and values of the wrong type, so every attribute is checked
+before an import is sent, and every import is followed to completion and read back: only
+contacts whose values Brevo really stored are reported ok.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from brevo.contacts import (
+    AddContactToListRequestBodyIds,
+    CreateAttributeRequestEnumerationItem,
+    ImportContactsRequestJsonBodyItem,
+    RemoveContactFromListRequestBodyIds,
+    UpdateAttributeRequestEnumerationItem,
+)
+from pydantic import SecretStr
+
+from segsync import (
+    CallRunner,
+    ConfigError,
+    ConflictError,
+    Contact,
+    ContactUpdate,
+    CostKind,
+    FieldSpec,
+    FieldValue,
+    ListSpec,
+    PermanentError,
+    PlatformLimits,
+    PlatformSettings,
+    Purchase,
+    PurchaseRetracted,
+    RateWindow,
+    RecordFailure,
+    Rejection,
+    RemoteField,
+    RemoteList,
+    WriteResult,
+)
+from segsync_brevo import mapping
+from segsync_brevo.client import (
+    NO_RETRY,
+    PLATFORM,
+    SECRET_ENV,
+    BrevoClient,
+    PageCursor,
+    Reply,
+    offset_pages,
+    parse_http_date,
+)
+from segsync_brevo.config import BASE_URL_ENV, CONTACTS, DEFAULT_BASE_URL, OTHER, BrevoSettings
+
+if TYPE_CHECKING:
+    from segsync.sandbox import Sandbox
+
+MEMBERSHIP_BATCH = 150
+#: Brevo's largest page for lists, folders and list members.
+LISTS_PAGE = 50
+MEMBERS_PAGE = 500
+#: Bytes per contact in an import body, for cost estimates (email + a dozen attributes).
+IMPORT_BYTES_PER_CONTACT = 600
+
+
+def _pages(records: int, size: int) -> int:
+    """Requests an overlapping offset pull (see ``offset_pages``) makes for ``records`` items."""
+    if records < size:
+        return 1
+    return 2 + (records - size) // (size - 1)
+
+
+class BrevoPlatform:
+    """One Brevo account."""
+
+    name: ClassVar[str] = "brevo"
+    display_name: ClassVar[str] = "Brevo"
+    Settings: ClassVar[type[PlatformSettings]] = BrevoSettings
+    secret_env: ClassVar[str] = SECRET_ENV
+    memberships_inline: ClassVar[bool] = True
+    incremental_purchases: ClassVar[bool] = True
+
+    def __init__(self, settings: BrevoSettings, client: BrevoClient, runner: CallRunner) -> None:
+        self.settings = settings
+        self.client = client
+        self.sdk = client.sdk
+        self.runner = runner
+        self.limits = PlatformLimits(write_batch=settings.write_batch, membership_batch=MEMBERSHIP_BATCH)
+        #: Where each paused pull stands ("contacts", "purchases"); pass back as ``resume=``.
+        self.resume_tokens: dict[str, str] = {}
+        self._specs: dict[str, FieldSpec] = {}
+        self._catalogue: dict[str, dict[str, Any]] | None = None
+        self._folder_id: int | None = None
+        self._import_list_id: int | None = None
+        self._lists: list[dict[str, Any]] | None = None
+        self._won: dict[str, str] | None = None
+        self._close_attribute: str | None = None
+        self._email_ids: dict[str, str | None] = {}
+
+    # -- construction -----------------------------------------------------------------------
+
+    @classmethod
+    def rate_buckets(cls, settings: PlatformSettings) -> Mapping[str, Sequence[RateWindow]]:
+        return cls._settings(settings).rate_windows()
+
+    @classmethod
+    def create(cls, settings: PlatformSettings, *, secret: SecretStr, runner: CallRunner) -> BrevoPlatform:
+        brevo = cls._settings(settings)
+        base_url = brevo.base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"[platforms.brevo] base_url {base_url!r} must start with http:// or https://")
+        if not secret.get_secret_value().strip():
+            raise ConfigError(f"{SECRET_ENV} is empty; set it to a Brevo API key (SMTP & API > API keys)")
+        client = BrevoClient(api_key=secret, base_url=base_url, timeout=brevo.timeout, runner=runner)
+        return cls(brevo, client, runner)
+
+    @staticmethod
+    def _settings(settings: PlatformSettings) -> BrevoSettings:
+        if isinstance(settings, BrevoSettings):
+            return settings
+        return BrevoSettings.model_validate(settings.model_dump())
+
+    @classmethod
+    def sandbox(cls) -> type[Sandbox] | None:
+        from segsync_brevo.sandbox import BrevoSandbox
+
+        return BrevoSandbox
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- small helpers ------------------------------------------------------------------------
+
+    def _call(
+        self, operation: str, fn: Callable[[], Any], *, bucket: str = CONTACTS, write: bool = False
+    ) -> Reply:
+        return self.client.call(operation, fn, bucket=bucket, write=write)
+
+    def _attributes(self, *, refresh: bool = False) -> dict[str, dict[str, Any]]:
+        if self._catalogue is None or refresh:
+            body = self._call(
+                "attributes.list",
+                lambda: self.sdk.contacts.with_raw_response.get_attributes(request_options=NO_RETRY),
+            ).body
+            self._catalogue = {str(a["name"]).upper(): a for a in (body or {}).get("attributes") or ()}
+        return self._catalogue
+
+    def _remember(self, specs: Sequence[FieldSpec]) -> None:
+        self._specs.update((s.key, s) for s in specs)
+
+    def _codes(self, key: str, attr: Mapping[str, Any]) -> dict[str, int]:
+        enumeration = attr.get("enumeration") or ()
+        spec = self._specs.get(key)
+        if spec is not None:
+            return mapping.option_codes(spec.options, enumeration)
+        return mapping.codes_from_labels(enumeration)
+
+    @staticmethod
+    def _not_found(exc: PermanentError) -> bool:
+        return exc.status == 404
+
+    # -- check --------------------------------------------------------------------------------
+
+    def check(self) -> list[str]:
+        catalogue = self._attributes(refresh=True)
+        ours = sorted(n for n in catalogue if n.startswith("SEGSYNC_"))
+        windows = self.settings.rate_windows()
+        notes = [
+            f"API key accepted; the account has {len(catalogue)} contact attributes, "
+            f"{len(ours)} of them segsync's",
+            f"rate tier {self.settings.rate_tier}: contacts {windows[CONTACTS][0].requests}/s, "
+            f"deals, orders and import status {windows[OTHER][0].requests}/hour",
+        ]
+        if self.settings.purchases == "deals":
+            won = self._won_stages()
+            notes.append(f"purchases: won deals in {', '.join(sorted(won.values()))}")
+        else:
+            self._call(
+                "orders.list",
+                lambda: self.sdk.ecommerce.with_raw_response.get_orders(limit=1, request_options=NO_RETRY),
+                bucket=OTHER,
+            )
+            notes.append("purchases: eCommerce orders with status " + ", ".join(self.settings.order_statuses))
+        return notes
+
+    # -- contacts -----------------------------------------------------------------------------
+
+    def iter_contacts(
+        self,
+        properties: Sequence[str],
+        managed: Sequence[FieldSpec],
+        lists: Mapping[str, str],
+        *,
+        modified_since: dt.datetime | None = None,
+        resume: str | None = None,
+    ) -> Iterator[Contact | Rejection]:
+        """Every contact, oldest first; ``modified_since`` narrows to recent changes.
+
+        Adding a contact to a list changes its ``modifiedAt`` on Brevo, so an incremental pull
+        also returns the contacts segsync itself moved.
+        """
+        self._remember(managed)
+        catalogue = self._attributes(refresh=True)
+        fields: list[tuple[str, str, str, Mapping[int, str]]] = []
+        for spec in managed:
+            name = mapping.attribute_name(spec.key)
+            attr = catalogue.get(name) or {}
+            by_code = {code: value for value, code in self._codes(spec.key, attr).items()}
+            fields.append((spec.key, name, mapping.spec_kind(spec), by_code))
+        list_keys = {int(v): k for k, v in lists.items() if str(v).isdigit()}
+        since = mapping.format_since(modified_since) if modified_since else None
+        overrides = self.settings.property_attributes
+
+        def fetch(offset: int, limit: int) -> list[Mapping[str, Any]]:
+            body = self._call(
+                "contacts.list",
+                lambda: self.sdk.contacts.with_raw_response.get_contacts(
+                    limit=limit, offset=offset, sort="asc", modified_since=since, request_options=NO_RETRY
+                ),
+            ).body
+            return list((body or {}).get("contacts") or ())
+
+        for items, cursor in offset_pages(
+            fetch, limit=self.settings.contacts_page, cursor=PageCursor.parse(resume)
+        ):
+            for raw in items:
+                yield mapping.contact_from_brevo(
+                    raw, properties=properties, managed=fields, list_keys=list_keys, overrides=overrides
+                )
+            self.resume_tokens["contacts"] = cursor.token()
+        self.resume_tokens.pop("contacts", None)
+
+    # -- purchases ----------------------------------------------------------------------------
+
+    def iter_purchases(
+        self, since: dt.datetime | None, *, resume: str | None = None
+    ) -> Iterator[Purchase | PurchaseRetracted | Rejection]:
+        """Won deals (or completed orders) as purchases, oldest first.
+
+        With ``since``, only records modified since then; those no longer won come back as
+        :class:`PurchaseRetracted`. Deleted deals only disappear on a full pull.
+        """
+        modified = mapping.format_since(since) if since else None
+        incremental = since is not None
+        if self.settings.purchases == "orders":
+            records = self._order_pages(modified, incremental, resume)
+        else:
+            records = self._deal_pages(modified, incremental, resume)
+        for batch, cursor in records:
+            yield from batch
+            self.resume_tokens["purchases"] = cursor.token()
+        self.resume_tokens.pop("purchases", None)
+
+    def _won_stages(self) -> dict[str, str]:
+        if self._won is None:
+            body = self._call(
+                "pipelines.list",
+                lambda: self.sdk.deals.with_raw_response.get_all_pipelines(request_options=NO_RETRY),
+                bucket=OTHER,
+            ).body
+            pipelines = body if isinstance(body, list) else []
+            won = mapping.won_stage_ids(pipelines, self.settings.won_stages)
+            if not won:
+                found = sorted({str(s.get("name")) for p in pipelines for s in p.get("stages") or ()})
+                raise ConfigError(
+                    f"[platforms.brevo] won_stages {list(self.settings.won_stages)} matches no deal stage; "
+                    f"this account's stages are: {', '.join(found) or 'none'}"
+                )
+            self._won = won
+        return self._won
+
+    def _close_date(self) -> str:
+        if self._close_attribute is None:
+            configured = self.settings.close_date_attribute
+            if configured:
+                self._close_attribute = configured
+            else:
+                body = self._call(
+                    "deal_attributes.list",
+                    lambda: self.sdk.deals.with_raw_response.get_deal_attributes(request_options=NO_RETRY),
+                    bucket=OTHER,
+                ).body
+                catalogue = body if isinstance(body, list) else []
+                names = {str(a.get("internalName")) for a in catalogue}
+                if self.settings.amount_attribute not in names:
+                    raise ConfigError(
+                        f"[platforms.brevo] amount_attribute {self.settings.amount_attribute!r} is not a "
+                        f"deal attribute of this account (it has: {', '.join(sorted(names))})"
+                    )
+                self._close_attribute = mapping.close_date_attribute(catalogue, None)
+        return self._close_attribute
+
+    def _deal_pages(
+        self, modified: str | None, incremental: bool, resume: str | None
+    ) -> Iterator[tuple[list[mapping.Record], PageCursor]]:
+        won = self._won_stages()
+        close = self._close_date()
+
+        def fetch(offset: int, limit: int) -> list[Mapping[str, Any]]:
+            body = self._call(
+                "deals.list",
+                lambda: self.sdk.deals.with_raw_response.get_all_deals(
+                    offset=offset, limit=limit, sort="asc", modified_since=modified, request_options=NO_RETRY
+                ),
+                bucket=OTHER,
+            ).body
+            return list((body or {}).get("items") or ())
+
+        for items, cursor in offset_pages(
+            fetch, limit=self.settings.deals_page, cursor=PageCursor.parse(resume)
+        ):
+            out: list[mapping.Record] = []
+            for deal in items:
+                out += mapping.deal_records(
+                    deal,
+                    won_stages=won,
+                    amount_attribute=self.settings.amount_attribute,
+                    close_attribute=close,
+                    currency=self.settings.currency,
+                    incremental=incremental,
+                )
+            yield out, cursor
+
+    def _order_pages(
+        self, modified: str | None, incremental: bool, resume: str | None
+    ) -> Iterator[tuple[list[mapping.Record], PageCursor]]:
+        def fetch(offset: int, limit: int) -> list[Mapping[str, Any]]:
+            body = self._call(
+                "orders.list",
+                lambda: self.sdk.ecommerce.with_raw_response.get_orders(
+                    limit=limit, offset=offset, sort="asc", modified_since=modified, request_options=NO_RETRY
+                ),
+                bucket=OTHER,
+            ).body
+            return list((body or {}).get("orders") or ())
+
+        for items, cursor in offset_pages(
+            fetch, limit=self.settings.orders_page, cursor=PageCursor.parse(resume)
+        ):
+            out: list[mapping.Record] = []
+            for order in items:
+                contact = order.get("contact_id")
+                contact_id = (
+                    str(contact) if contact not in (None, "") else self._contact_by_email(order.get("email"))
+                )
+                out += mapping.order_records(
+                    order,
+                    contact_id=contact_id,
+                    statuses=self.settings.order_statuses,
+                    currency=self.settings.currency,
+                    incremental=incremental,
+                )
+            yield out, cursor
+
+    def _contact_by_email(self, email: Any) -> str | None:
+        """The id of the contact with this email (orders may carry only the email)."""
+        if not isinstance(email, str) or "@" not in email:
+            return None
+        key = email.casefold()
+        if key not in self._email_ids:
+            # brevo-python puts path parameters in the URL unencoded; '+', '/', '#' and '?' in
+            # an address would change the URL, so the identifier is percent-encoded here.
+            ident = urllib.parse.quote(email, safe="@")
+            try:
+                body = self._call(
+                    "contacts.get",
+                    lambda: self.sdk.contacts.with_raw_response.get_contact_info(
+                        ident, identifier_type="email_id", request_options=NO_RETRY
+                    ),
+                ).body
+                self._email_ids[key] = str(body["id"])
+            except PermanentError as exc:
+                if not self._not_found(exc):
+                    raise
+                self._email_ids[key] = None
+        return self._email_ids[key]
+
+    # -- attributes ---------------------------------------------------------------------------
+
+    def inspect_fields(self, specs: Sequence[FieldSpec]) -> Mapping[str, RemoteField | None]:
+        self._remember(specs)
+        catalogue = self._attributes(refresh=True)
+        out: dict[str, RemoteField | None] = {}
+        for spec in specs:
+            attr = catalogue.get(mapping.attribute_name(spec.key))
+            out[spec.key] = mapping.remote_field(attr) if attr is not None else None
+        return out
+
+    def field_matches(self, spec: FieldSpec, remote: RemoteField) -> str | None:
+        return mapping.field_mismatch(spec, remote)
+
+    def create_fields(self, specs: Sequence[FieldSpec]) -> None:
+        self._remember(specs)
+        catalogue = self._attributes(refresh=True)
+        for spec in specs:
+            name = mapping.attribute_name(spec.key)
+            if name in catalogue:
+                continue
+            category, brevo_type = mapping.ATTRIBUTE_SHAPES[spec.type]
+            # Only the keys the category takes: the SDK would send an explicit None as null.
+            body: dict[str, Any] = {"type": brevo_type}
+            if category == "category":
+                body["enumeration"] = [
+                    CreateAttributeRequestEnumerationItem(**e) for e in mapping.plan_enumeration(spec, [])
+                ]
+            try:
+                self._create_attribute(category, name, body)
+            except PermanentError as exc:
+                # An earlier attempt whose answer was lost may have created it: look before failing.
+                again = self._attributes(refresh=True).get(name)
+                if exc.category != "duplicate_parameter" or again is None:
+                    raise
+                mismatch = mapping.field_mismatch(spec, mapping.remote_field(again))
+                if mismatch:
+                    raise ConflictError(mismatch, platform=PLATFORM, operation="attributes.create") from None
+        self._catalogue = None
+
+    def _create_attribute(self, category: str, name: str, body: Mapping[str, Any]) -> None:
+        self._call(
+            "attributes.create",
+            lambda: self.sdk.contacts.with_raw_response.create_attribute(
+                category,
+                name,
+                request_options=NO_RETRY,
+                **body,
+            ),
+            write=True,
+        )
+
+    def update_field_options(self, spec: FieldSpec) -> None:
+        self._remember([spec])
+        name = mapping.attribute_name(spec.key)
+        attr = self._attributes(refresh=True).get(name)
+        if attr is None or mapping.attribute_kind(attr) != "category":
+            raise ConflictError(
+                f"Brevo attribute {name} is missing or not a category attribute; run segsync check",
+                platform=PLATFORM,
+                operation="attributes.update",
+            )
+        existing = list(attr.get("enumeration") or ())
+        wanted = mapping.plan_enumeration(spec, existing)
+        if wanted == [{"value": int(e["value"]), "label": str(e["label"])} for e in existing]:
+            return
+        items = [UpdateAttributeRequestEnumerationItem(**e) for e in wanted]
+        self._call(
+            "attributes.update",
+            lambda: self.sdk.contacts.with_raw_response.update_attribute(
+                "category", name, enumeration=items, request_options=NO_RETRY
+            ),
+            write=True,
+        )
+        self._catalogue = None
+
+    # -- folders and lists --------------------------------------------------------------------
+
+    def _all_pages(
+        self, fetch: Callable[[int, int], list[Mapping[str, Any]]], size: int
+    ) -> list[dict[str, Any]]:
+        return [dict(i) for items, _ in offset_pages(fetch, limit=size) for i in items]
+
+    def _folder(self) -> int:
+        """The id of the folder segsync's lists live in, created on first use."""
+        if self._folder_id is None:
+            name = self.settings.folder_name
+
+            def fetch(offset: int, limit: int) -> list[Mapping[str, Any]]:
+                body = self._call(
+                    "folders.list",
+                    lambda: self.sdk.contacts.with_raw_response.get_folders(
+                        limit=limit, offset=offset, sort="asc", request_options=NO_RETRY
+                    ),
+                ).body
+                return list((body or {}).get("folders") or ())
+
+            def find_or_create() -> int:
+                for folder in self._all_pages(fetch, LISTS_PAGE):
+                    if folder.get("name") == name:
+                        return int(folder["id"])
+                with self.runner.at_most_once():
+                    body = self._call(
+                        "folders.create",
+                        lambda: self.sdk.contacts.with_raw_response.create_folder(
+                            name=name, request_options=NO_RETRY
+                        ),
+                        write=True,
+                    ).body
+                return int(body["id"])
+
+            self._folder_id = self.runner.retrying("folders.ensure", find_or_create)
+        return self._folder_id
+
+    def _list_index(self, *, refresh: bool = False) -> list[dict[str, Any]]:
+        if self._lists is None or refresh:
+
+            def fetch(offset: int, limit: int) -> list[Mapping[str, Any]]:
+                body = self._call(
+                    "lists.list",
+                    lambda: self.sdk.contacts.with_raw_response.get_lists(
+                        limit=limit, offset=offset, sort="asc", request_options=NO_RETRY
+                    ),
+                ).body
+                return list((body or {}).get("lists") or ())
+
+            self._lists = self._all_pages(fetch, LISTS_PAGE)
+        return self._lists
+
+    @staticmethod
+    def _remote_list(item: Mapping[str, Any]) -> RemoteList:
+        size = item.get("uniqueSubscribers", item.get("totalSubscribers"))
+        return RemoteList(
+            id=str(item["id"]), name=str(item["name"]), size=int(size) if size is not None else None
+        )
+
+    def find_list(self, name: str) -> RemoteList | None:
+        """The list with exactly this name; with duplicates, the oldest in segsync's folder."""
+        matches = [i for i in self._list_index(refresh=True) if i.get("name") == name]
+        if not matches:
+            return None
+        folder = self._folder_id
+        matches.sort(key=lambda i: (i.get("folderId") != folder, int(i["id"])))
+        return self._remote_list(matches[0])
+
+    def get_list(self, list_id: str) -> RemoteList | None:
+        if not list_id.isdigit():
+            return None
+        try:
+            body = self._call(
+                "lists.get",
+                lambda: self.sdk.contacts.with_raw_response.get_list(int(list_id), request_options=NO_RETRY),
+            ).body
+        except PermanentError as exc:
+            if self._not_found(exc):
+                return None
+            raise
+        return self._remote_list(body)
+
+    def create_list(self, spec: ListSpec, *, dynamic: bool) -> RemoteList:
+        if dynamic:
+            raise ConfigError("Brevo lists cannot filter on an attribute through the API; use static lists")
+        if spec.name == self.settings.import_list_name:
+            raise ConfigError(
+                f"list name {spec.name!r} is the list segsync imports into; rename the segment or set "
+                "[platforms.brevo] import_list_name"
+            )
+        folder = self._folder()
+        self._lists = None  # whatever happens, the next lookup must see this create
+        body = self._call(
+            "lists.create",
+            lambda: self.sdk.contacts.with_raw_response.create_list(
+                folder_id=folder, name=spec.name, request_options=NO_RETRY
+            ),
+            write=True,
+        ).body
+        return RemoteList(id=str(body["id"]), name=spec.name, size=0)
+
+    def _import_list(self) -> int:
+        """The list imports go into (Brevo requires one): segsync's own, in its folder."""
+        if self._import_list_id is None:
+            name = self.settings.import_list_name
+            folder = self._folder()
+
+            def fetch(offset: int, limit: int) -> list[Mapping[str, Any]]:
+                body = self._call(
+                    "folders.lists",
+                    lambda: self.sdk.contacts.with_raw_response.get_folder_lists(
+                        folder, limit=limit, offset=offset, sort="asc", request_options=NO_RETRY
+                    ),
+                ).body
+                return list((body or {}).get("lists") or ())
+
+            def find_or_create() -> int:
+                for item in self._all_pages(fetch, LISTS_PAGE):
+                    if item.get("name") == name:
+                        return int(item["id"])
+                with self.runner.at_most_once():
+                    body = self._call(
+                        "lists.create",
+                        lambda: self.sdk.contacts.with_raw_response.create_list(
+                            folder_id=folder, name=name, request_options=NO_RETRY
+                        ),
+                        write=True,
+                    ).body
+                return int(body["id"])
+
+            self._import_list_id = self.runner.retrying("import_list.ensure", find_or_create)
+        return self._import_list_id
+
+    def list_members(self, list_id: str) -> Iterator[str]:
+        def fetch(offset: int, limit: int) -> list[Mapping[str, Any]]:
+            body = self._call(
+                "lists.members",
+                lambda: self.sdk.contacts.with_raw_response.get_contacts_from_list(
+                    int(list_id), limit=limit, offset=offset, sort="asc", request_options=NO_RETRY
+                ),
+            ).body
+            return list((body or {}).get("contacts") or ())
+
+        for items, _ in offset_pages(fetch, limit=MEMBERS_PAGE):
+            yield from (str(c["id"]) for c in items)
+
+    # -- memberships --------------------------------------------------------------------------
+
+    def _contact_lists(self, contact_id: str) -> set[int] | None:
+        """The list ids of one contact, or None if it no longer exists."""
+        try:
+            body = self._call(
+                "contacts.get",
+                lambda: self.sdk.contacts.with_raw_response.get_contact_info(
+                    contact_id, identifier_type="contact_id", request_options=NO_RETRY
+                ),
+            ).body
+        except PermanentError as exc:
+            if self._not_found(exc):
+                return None
+            raise
+        return {int(i) for i in body.get("listIds") or ()}
+
+    def _send_members(self, list_id: int, ids: list[int], *, add: bool) -> set[int]:
+        """One add/remove call of at most 150 ids; returns the ids Brevo reports as failures."""
+        if add:
+            body = self._call(
+                "lists.add",
+                lambda: self.sdk.contacts.with_raw_response.add_contact_to_list(
+                    list_id, request=AddContactToListRequestBodyIds(ids=ids), request_options=NO_RETRY
+                ),
+                write=True,
+            ).body
+        else:
+            body = self._call(
+                "lists.remove",
+                lambda: self.sdk.contacts.with_raw_response.remove_contact_from_list(
+                    list_id, request=RemoveContactFromListRequestBodyIds(ids=ids), request_options=NO_RETRY
+                ),
+                write=True,
+            ).body
+        result = (body or {}).get("contacts") or {}
+        return {int(i) for i in result.get("failure") or ()}
+
+    def _members_of(self, list_id: int) -> set[int]:
+        """Every member of a list, read 1000 at a time (cheaper than one look per contact)."""
+
+        def fetch(offset: int, limit: int) -> list[Mapping[str, Any]]:
+            body = self._call(
+                "contacts.list",
+                lambda: self.sdk.contacts.with_raw_response.get_contacts(
+                    limit=limit, offset=offset, sort="asc", list_ids=[list_id], request_options=NO_RETRY
+                ),
+            ).body
+            return list((body or {}).get("contacts") or ())
+
+        return {
+            int(c["id"]) for items, _ in offset_pages(fetch, limit=self.settings.contacts_page) for c in items
+        }
+
+    def _change_members(self, list_id: str, contact_ids: Sequence[str], *, add: bool) -> WriteResult:
+        ok: list[str] = []
+        failed: list[RecordFailure] = []
+        ids: list[int] = []
+        for cid in contact_ids:
+            if cid.isdigit():
+                ids.append(int(cid))
+            elif add:
+                failed.append(RecordFailure(record_id=cid, reason="not a Brevo contact id"))
+            else:
+                ok.append(cid)  # no such contact can be a member
+        lid = int(list_id)
+        refused: set[int] = set()
+        for start in range(0, len(ids), MEMBERSHIP_BATCH):
+            refused |= self._send_members(lid, ids[start : start + MEMBERSHIP_BATCH], add=add)
+        ok += [str(i) for i in ids if i not in refused]
+        if not add:
+            # "failure" on removal means "not in the list" or "no such contact": either way
+            # the contact is not a member, which is what was asked.
+            ok += [str(i) for i in sorted(refused)]
+            return WriteResult(ok=tuple(ok), failed=tuple(failed))
+        # On adds, "failure" is either "already in the list" (fine) or "no such contact": read
+        # the members once when many were refused (after a retried call, all of them are).
+        members = self._members_of(lid) if len(refused) > 10 else set()
+        for i in sorted(refused):
+            if i in members:
+                ok.append(str(i))
+                continue
+            lists = self._contact_lists(str(i))
+            if lists is None:
+                failed.append(RecordFailure(record_id=str(i), reason="contact no longer exists in Brevo"))
+            elif lid in lists:
+                ok.append(str(i))
+            else:
+                failed.append(
+                    RecordFailure(record_id=str(i), reason=f"Brevo refused to add it to list {lid}")
+                )
+        return WriteResult(ok=tuple(ok), failed=tuple(failed))
+
+    def add_members(self, list_id: str, contact_ids: Sequence[str]) -> WriteResult:
+        return self._change_members(list_id, contact_ids, add=True)
+
+    def remove_members(self, list_id: str, contact_ids: Sequence[str]) -> WriteResult:
+        return self._change_members(list_id, contact_ids, add=False)
+
+    # -- field writes -------------------------------------------------------------------------
+
+    def write_fields(self, updates: Sequence[ContactUpdate]) -> WriteResult:
+        """Write through imports, wait for each, then read back what Brevo stored.
+
+        Values to clear go in separate imports with ``emptyContactsAttributes`` where every
+        item clears the same attributes (an import is a table: an attribute one item has is
+        empty, hence erased, in the items without it).
+        """
+        catalogue = self._attributes(refresh=True)
+        shapes = self._write_shapes({k for u in updates for k in u.values}, catalogue)
+        failed: list[RecordFailure] = []
+        setting: list[tuple[ContactUpdate, dict[str, Any]]] = []
+        clearing: dict[frozenset[str], list[tuple[ContactUpdate, dict[str, Any]]]] = {}
+        for update in updates:
+            if not update.email:
+                failed.append(
+                    RecordFailure(
+                        record_id=update.contact_id,
+                        reason="no email address: Brevo imports find contacts by email, "
+                        "so segsync cannot write it",
+                    )
+                )
+                continue
+            try:
+                values = {
+                    shapes[k][0]: mapping.encode_value(shapes[k][1], v, shapes[k][2])
+                    for k, v in update.values.items()
+                    if v is not None
+                }
+            except ValueError as exc:
+                failed.append(RecordFailure(record_id=update.contact_id, reason=str(exc)))
+                continue
+            cleared = {shapes[k][0]: "" for k, v in update.values.items() if v is None}
+            if values:
+                setting.append((update, values))
+            if cleared:
+                clearing.setdefault(frozenset(cleared), []).append((update, cleared))
+        batches = [(False, chunk) for chunk in self._chunks(setting)]
+        batches += [(True, chunk) for group in clearing.values() for chunk in self._chunks(group)]
+        sent = {u.contact_id: u for _, chunk in batches for u, _ in chunk}
+        if not sent:
+            return WriteResult(failed=tuple(failed))
+        unfinished: dict[str, str] = {}
+        started: float | None = None
+        for erase, chunk in batches:
+            server_time, process = self._import(chunk, erase=erase)
+            started = server_time if started is None else min(started, server_time)
+            if not self._await_process(process):
+                for update, _ in chunk:
+                    unfinished[update.contact_id] = (
+                        f"import {process} did not complete within {self.settings.import_timeout:.0f}s; "
+                        "it is written again on the next sync"
+                    )
+        assert started is not None
+        outcome = self._verify(list(sent.values()), shapes, started)
+        ok: list[str] = []
+        for cid in sent:
+            reason = unfinished.get(cid) or outcome.get(cid)
+            if reason:
+                failed.append(RecordFailure(record_id=cid, reason=reason))
+            else:
+                ok.append(cid)
+        return WriteResult(ok=tuple(ok), failed=tuple(failed))
+
+    def _write_shapes(
+        self, keys: set[str], catalogue: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, tuple[str, str, dict[str, int]]]:
+        """(attribute name, kind, option codes) per field key; refuses before anything is sent."""
+        shapes: dict[str, tuple[str, str, dict[str, int]]] = {}
+        for key in sorted(keys):
+            name = mapping.attribute_name(key)
+            attr = catalogue.get(name)
+            if attr is None:
+                # Brevo would silently drop it: never send a write it cannot store.
+                raise PermanentError(
+                    f"contact attribute {name} does not exist in Brevo (deleted?); nothing was written. "
+                    "Run segsync sync again to re-create it",
+                    platform=PLATFORM,
+                    operation="contacts.import",
+                )
+            spec = self._specs.get(key)
+            mismatch = mapping.field_mismatch(spec, mapping.remote_field(attr)) if spec else None
+            kind = mapping.attribute_kind(attr)
+            if mismatch or kind not in ("text", "float", "date", "category"):
+                raise ConflictError(
+                    mismatch or f"Brevo attribute {name} has type {kind}, which segsync does not write",
+                    platform=PLATFORM,
+                    operation="contacts.import",
+                )
+            shapes[key] = (name, kind, self._codes(key, attr))
+        return shapes
+
+    def _chunks(
+        self, items: Sequence[tuple[ContactUpdate, dict[str, Any]]]
+    ) -> Iterator[list[tuple[ContactUpdate, dict[str, Any]]]]:
+        """Split so each import body stays under ``import_max_bytes``."""
+        budget = self.settings.import_max_bytes - 1024  # the envelope around jsonBody
+        chunk: list[tuple[ContactUpdate, dict[str, Any]]] = []
+        size = 0
+        for update, values in items:
+            item_size = (
+                len(json.dumps({"email": update.email, "attributes": values}, ensure_ascii=False).encode())
+                + 1
+            )
+            if chunk and size + item_size > budget:
+                yield chunk
+                chunk, size = [], 0
+            chunk.append((update, values))
+            size += item_size
+        if chunk:
+            yield chunk
+
+    def _import(
+        self, chunk: Sequence[tuple[ContactUpdate, dict[str, Any]]], *, erase: bool
+    ) -> tuple[float, int]:
+        """Send one import; return (Brevo's clock when it was accepted, process id)."""
+        list_id = self._import_list()
+        body = [ImportContactsRequestJsonBodyItem(email=u.email, attributes=values) for u, values in chunk]
+        reply = self._call(
+            "contacts.import",
+            lambda: self.sdk.contacts.with_raw_response.import_contacts(
+                json_body=body,
+                list_ids=[list_id],
+                update_existing_contacts=True,
+                empty_contacts_attributes=erase,
+                disable_notification=True,
+                request_options=NO_RETRY,
+            ),
+            write=True,
+        )
+        server_time = parse_http_date(reply.server_time)
+        return (server_time if server_time is not None else time.time()), int(reply.body["processId"])
+
+    def _await_process(self, process: int) -> bool:
+        """Poll the import until it completes, backing off (each poll spends the hourly budget)."""
+        delay = self.settings.import_poll_initial
+        waited = 0.0
+        while True:
+            self.runner.clock.sleep(delay)
+            waited += delay
+            body = self._call(
+                "processes.get",
+                lambda: self.sdk.process.with_raw_response.get_process(process, request_options=NO_RETRY),
+                bucket=OTHER,
+            ).body
+            status = (body or {}).get("status")
+            if status == "completed":
+                return True
+            if status in ("failed", "cancelled") or waited >= self.settings.import_timeout:
+                return False
+            delay = min(delay * 2, self.settings.import_poll_max)
+
+    def _verify(
+        self,
+        updates: Sequence[ContactUpdate],
+        shapes: Mapping[str, tuple[str, str, dict[str, int]]],
+        started: float,
+    ) -> dict[str, str]:
+        """Read back the imported contacts; return a failure reason per contact that did not take."""
+        list_id = self._import_list()
+        since = mapping.format_since(
+            dt.datetime.fromtimestamp(started - self.settings.readback_skew, tz=dt.UTC)
+        )
+        by_id = {u.contact_id: u for u in updates}
+        by_email = {str(u.email).casefold(): u for u in updates}
+        stored: dict[str, Mapping[str, Any]] = {}
+        strays: list[tuple[str, ContactUpdate]] = []
+
+        def fetch(offset: int, limit: int) -> list[Mapping[str, Any]]:
+            body = self._call(
+                "contacts.list",
+                lambda: self.sdk.contacts.with_raw_response.get_contacts(
+                    limit=limit,
+                    offset=offset,
+                    sort="asc",
+                    modified_since=since,
+                    list_ids=[list_id],
+                    request_options=NO_RETRY,
+                ),
+            ).body
+            return list((body or {}).get("contacts") or ())
+
+        for items, _ in offset_pages(fetch, limit=self.settings.contacts_page):
+            for raw in items:
+                cid = str(raw.get("id"))
+                if cid in by_id:
+                    stored[cid] = raw.get("attributes") or {}
+                    continue
+                owner = by_email.get(str(raw.get("email") or "").casefold())
+                created = mapping.parse_datetime(raw.get("createdAt"))
+                if owner is not None and created is not None and created.timestamp() >= started - 1:
+                    strays.append((cid, owner))
+        reasons: dict[str, str] = {}
+        for stray, owner in strays:
+            # Brevo imports create contacts for unknown emails: the contact segsync pulled was
+            # deleted (or changed email) since. Undo the creation rather than resurrect it.
+            self._delete_contact(stray)
+            reasons[owner.contact_id] = (
+                f"Brevo has no contact {owner.contact_id} with this email any more (deleted or changed "
+                f"since the pull); the import created contact {stray} for it, which segsync deleted again"
+            )
+        for update in updates:
+            cid = update.contact_id
+            if cid in reasons:
+                continue
+            attributes = stored.get(cid)
+            if attributes is None:
+                # Not seen as modified (clock skew, or nothing changed): look at it directly.
+                attributes = self._contact_attributes(cid)
+                if attributes is None:
+                    reasons[cid] = "contact no longer exists in Brevo"
+                    continue
+            wrong = [
+                shapes[key][0]
+                for key, value in update.values.items()
+                if not self._stored(value, attributes.get(shapes[key][0]), shapes[key])
+            ]
+            if wrong:
+                reasons[cid] = f"Brevo did not store {', '.join(wrong)} (the import ignored the value)"
+        return reasons
+
+    def _delete_contact(self, contact_id: str) -> None:
+        self._call(
+            "contacts.delete",
+            lambda: self.sdk.contacts.with_raw_response.delete_contact(
+                contact_id, identifier_type="contact_id", request_options=NO_RETRY
+            ),
+            write=True,
+        )
+
+    @staticmethod
+    def _stored(value: FieldValue, raw: Any, shape: tuple[str, str, dict[str, int]]) -> bool:
+        _, kind, codes = shape
+        found = mapping.decode_value(kind, raw, {code: option for option, code in codes.items()})
+        if value is None:
+            return found is None
+        return found is not None and mapping.same_value(value, found)
+
+    def _contact_attributes(self, contact_id: str) -> Mapping[str, Any] | None:
+        try:
+            body = self._call(
+                "contacts.get",
+                lambda: self.sdk.contacts.with_raw_response.get_contact_info(
+                    contact_id, identifier_type="contact_id", request_options=NO_RETRY
+                ),
+            ).body
+        except PermanentError as exc:
+            if self._not_found(exc):
+                return None
+            raise
+        attributes: Mapping[str, Any] = body.get("attributes") or {}
+        return attributes
+
+    # -- costs --------------------------------------------------------------------------------
+
+    def call_cost(self, kind: CostKind, records: int) -> Mapping[str, int]:
+        """API calls per rate bucket; ``other`` is the scarce hourly one (see docs/platforms/brevo.md)."""
+        s = self.settings
+        n = max(0, records)
+        if kind == "pull_contacts":
+            return {CONTACTS: _pages(n, s.contacts_page) + 1}
+        if kind == "pull_purchases":
+            if s.purchases == "orders":
+                return {OTHER: _pages(n, s.orders_page)}
+            return {OTHER: _pages(n, s.deals_page) + 1 + (0 if s.close_date_attribute else 1)}
+        if n == 0:
+            return {}
+        if kind in ("create_field", "update_field"):
+            return {CONTACTS: n + 1}
+        if kind == "create_list":
+            return {CONTACTS: n + 2}
+        if kind == "write_fields":
+            imports = max(
+                math.ceil(n / s.write_batch), math.ceil(n * IMPORT_BYTES_PER_CONTACT / s.import_max_bytes)
+            )
+            return {
+                CONTACTS: 1 + imports + _pages(n, s.contacts_page),
+                OTHER: imports * s.expected_import_polls,
+            }
+        if kind in ("add_members", "remove_members"):
+            return {CONTACTS: math.ceil(n / MEMBERSHIP_BATCH)}
+        if kind == "read_members":
+            return {CONTACTS: _pages(n, MEMBERS_PAGE)}
+        return {}
+
+
+__all__ = ["BrevoPlatform"]
