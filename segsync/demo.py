@@ -146,9 +146,10 @@ def _print_segments(result: object) -> None:
     if desired is None:
         return
     summary = desired.summary
+    rejections = getattr(result, "rejections", ())
     print(
         f"\n{summary.customers:,} customers of {summary.contacts:,} contacts, revenue {money(summary.revenue)}; "
-        f"{summary.rejected} record(s) rejected"
+        f"{len(rejections)} record(s) rejected"
     )
     for s in summary.sets:
         rows = [
@@ -163,7 +164,7 @@ def _print_segments(result: object) -> None:
         grid_rows.append((f"R={r}", *(summary.rfm_grid.get((r, f), 0) for f in range(1, bins + 1))))
     print("\nRFM grid: customers per recency (rows) and frequency (columns) score")
     print(table(["", *(f"F={f}" for f in range(1, bins + 1))], grid_rows, right=tuple(range(1, bins + 1))))
-    reasons = [f"{r.kind} {r.record_id}: {r.reason}" for r in desired.rejections[:6]]
+    reasons = [f"{r.kind} {r.record_id}: {r.reason}" for r in rejections[:8]]
     if reasons:
         print("\nrejected records (kept out, recorded, never written):")
         for line in reasons:

@@ -50,7 +50,7 @@ class Progress:
     def __call__(self, step: str, done: int, total: int | None = None) -> None:
         if self.quiet:
             return
-        text = f"{step}: {done:,}" + (f"/{total:,}" if total else "")
+        text = f"{step}: {done:,}" + (f" of {total:,}" if total else " so far")
         if self.live:
             self.stream.write("\r\033[K" + text)
             self.stream.flush()
