@@ -147,6 +147,7 @@ def run_sync(
     max_failed_runs: int = DEFAULT_MAX_FAILED_RUNS,
     dynamic_lists: bool | None = None,
     progress: Callable[[Progress], None] | None = None,
+    purchase_chunk: int = PURCHASE_CHUNK,
 ) -> SyncResult:
     """Run one sync job (or, with ``dry_run``, everything up to the plan).
 
@@ -169,6 +170,7 @@ def run_sync(
         max_failed_runs=max_failed_runs,
         dynamic_lists=dynamic_lists,
         progress=progress,
+        purchase_chunk=purchase_chunk,
     )
     return job.run()
 
@@ -288,8 +290,10 @@ class _Job:
         max_failed_runs: int,
         dynamic_lists: bool,
         progress: Callable[[Progress], None] | None,
+        purchase_chunk: int,
     ) -> None:
         self.platform = platform
+        self.purchase_chunk = purchase_chunk
         self.spec = spec
         self.store = store
         self.account = account
@@ -471,7 +475,7 @@ class _Job:
     def _pull_purchases(self, rejections: list[Rejection]) -> list[Purchase]:
         incremental = self.platform.incremental_purchases
         since = None if self.full or not incremental else self.store.cursor(self.name, self.account)
-        pull = _PurchasePull(self.store, self.name, self.account, since, incremental, PURCHASE_CHUNK)
+        pull = _PurchasePull(self.store, self.name, self.account, since, incremental, self.purchase_chunk)
         try:
             for rec in self.platform.iter_purchases(since):
                 if isinstance(rec, Rejection):
