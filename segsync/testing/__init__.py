@@ -12,10 +12,16 @@
 
 from __future__ import annotations
 
-from segsync.testing.clock import FakeClock, FakeWallClock
-from segsync.testing.contract import PlatformContract
-from segsync.testing.fake import FakeCRM, FakeInlinePlatform, FakePlatform, FakeSettings
-from segsync.testing.world import FakeWorld, SandboxWorld, World, make_runner
+import pytest
+
+# Plugins' test runs get pytest's detailed assertion messages from the suites' own asserts.
+pytest.register_assert_rewrite("segsync.testing.contract", "segsync.testing.reliability")
+
+# E402: these imports must follow register_assert_rewrite to be rewritten.
+from segsync.testing.clock import FakeClock, FakeWallClock  # noqa: E402
+from segsync.testing.contract import PlatformContract  # noqa: E402
+from segsync.testing.fake import FakeCRM, FakeInlinePlatform, FakePlatform, FakeSettings  # noqa: E402
+from segsync.testing.world import FakeWorld, SandboxWorld, World, make_runner  # noqa: E402
 
 __all__ = [
     "FakeCRM",
