@@ -489,14 +489,13 @@ class Account:
     # -- seeding -------------------------------------------------------------------------
 
     def seed(self, data: SeedData, now: dt.datetime) -> None:
+        """Load seed records; every problem is found before anything is loaded.
+
+        Errors name ``file:line`` assuming one CSV line per row, as the exports segsync reads have.
+        """
+        self._check_seed(data)
         stamp = iso(now)
-        for i, c in enumerate(data.contacts, start=2):
-            if not c.id.isdigit():
-                raise ConfigError(
-                    f"contacts.csv: row {i}: contact id {c.id!r} is not a number; HubSpot ids are numeric"
-                )
-            if c.id in self.contacts:
-                raise ConfigError(f"contacts.csv: row {i}: contact id {c.id!r} appears twice")
+        for c in data.contacts:
             created = _seed_time(c.createdate) or stamp
             props = {
                 "email": c.email,
@@ -511,18 +510,7 @@ class Account:
             record = Record(c.id, {k: v for k, v in props.items() if v}, created, stamp)
             record.properties.update({"hs_object_id": c.id, "createdate": created, "lastmodifieddate": stamp})
             self.contacts[c.id] = record
-        for i, p in enumerate(data.purchases, start=2):
-            if not p.deal_id.isdigit():
-                raise ConfigError(
-                    f"purchases.csv: row {i}: deal id {p.deal_id!r} is not a number; HubSpot ids are numeric"
-                )
-            if p.deal_id in self.deals:
-                raise ConfigError(f"purchases.csv: row {i}: deal id {p.deal_id!r} appears twice")
-            if p.contact_id and p.contact_id not in self.contacts:
-                raise ConfigError(
-                    f"purchases.csv: row {i}: deal {p.deal_id!r} names contact {p.contact_id!r}, "
-                    "which contacts.csv does not have"
-                )
+        for p in data.purchases:
             self.add_deal(
                 p.deal_id,
                 [p.contact_id] if p.contact_id else [],
@@ -533,6 +521,31 @@ class Account:
                 now=now,
             )
         self._next_id = max([self._next_id, *(int(k) for k in (*self.contacts, *self.deals))])
+
+    def _check_seed(self, data: SeedData) -> None:
+        contacts = set(self.contacts)
+        for i, c in enumerate(data.contacts, start=2):
+            if not c.id.isdigit():
+                raise ConfigError(
+                    f"contacts.csv:{i}: contact id {c.id!r} is not a number; HubSpot ids are numeric"
+                )
+            if c.id in contacts:
+                raise ConfigError(f"contacts.csv:{i}: contact id {c.id!r} appears twice")
+            contacts.add(c.id)
+        deals = set(self.deals)
+        for i, p in enumerate(data.purchases, start=2):
+            if not p.deal_id.isdigit():
+                raise ConfigError(
+                    f"purchases.csv:{i}: deal id {p.deal_id!r} is not a number; HubSpot ids are numeric"
+                )
+            if p.deal_id in deals:
+                raise ConfigError(f"purchases.csv:{i}: deal id {p.deal_id!r} appears twice")
+            deals.add(p.deal_id)
+            if p.contact_id and p.contact_id not in contacts:
+                raise ConfigError(
+                    f"purchases.csv:{i}: deal {p.deal_id!r} names contact {p.contact_id!r}, "
+                    "which contacts.csv does not have"
+                )
 
     def add_deal(
         self,

@@ -48,12 +48,12 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def contact(cid: str, email: str = "", **kw: str) -> SeedContact:
+def contact(cid: str, email: str | None = None, **kw: str) -> SeedContact:
     fields = {"firstname": "Ada", "lastname": "Lovelace", "country": "GB", "city": "London", "age": "36"}
     fields.update(kw)
     return SeedContact(
         id=cid,
-        email=email or f"c{cid}@example.com",
+        email=f"c{cid}@example.com" if email is None else email,
         firstname=fields["firstname"],
         lastname=fields["lastname"],
         country=fields["country"],

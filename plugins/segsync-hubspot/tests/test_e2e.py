@@ -23,8 +23,7 @@ from segsync import (
     TransientError,
 )
 from segsync.retry import RetryPolicy
-from segsync.sandbox import FaultPlan, SeedData
-from segsync.sandbox.server import Response
+from segsync.sandbox import FaultPlan, Request, Response, SeedData
 from segsync.testing import FakeClock
 from segsync_hubspot.platform import SCOPES, HubSpotPlatform
 from segsync_hubspot.sandbox import HubSpotSandbox
@@ -129,7 +128,9 @@ def test_won_stages_come_from_pipelines_and_associations_page(
 
 def test_pull_skips_deleted_contacts(sandbox: HubSpotSandbox, platform: HubSpotPlatform) -> None:
     sandbox.delete_contact("101")
-    assert "101" not in contacts_of(platform)
+    got = contacts_of(platform)
+    assert "101" not in got
+    assert got["103"].email is None, "a contact without email is passed on; the core rejects it"  # type: ignore[attr-defined]
     assert all(p.id != "5003" for p in platform.iter_purchases(None) if isinstance(p, Purchase))
 
 
@@ -344,10 +345,10 @@ def test_an_unmapped_success_status_is_an_error(
 ) -> None:
     sb = make_sandbox(SeedData([], []), log=False)  # deliberately off-spec: kept out of the conformance log
 
-    def created(req: object, m: object) -> Response:
+    def created(req: Request, m: re.Match[str]) -> Response:
         return Response(201, {"list": {"listId": "1", "name": "x"}})
 
-    sb.server.routes.insert(0, ("POST", re.compile(r"^/crm/v3/lists/?$"), created))  # type: ignore[arg-type]
+    sb.server.routes.insert(0, ("POST", re.compile(r"^/crm/v3/lists/?$"), created))
     with pytest.raises(PermanentError, match="answered 201 where 200"):
         make_platform(sb).create_list(CHAMPIONS, dynamic=False)
 

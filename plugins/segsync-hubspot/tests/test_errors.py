@@ -154,9 +154,9 @@ def test_a_tls_failure_without_status_is_permanent() -> None:
     [
         (urllib3.exceptions.NewConnectionError(None, "refused bob@example.com"), "could not connect"),  # type: ignore[arg-type]
         (
-            urllib3.exceptions.ReadTimeoutError(None, "/x?email=bob@example.com", "read timed out"),
+            urllib3.exceptions.ReadTimeoutError(None, "/x?email=bob@example.com", "read timed out"),  # type: ignore[arg-type]
             "no answer",
-        ),  # type: ignore[arg-type]
+        ),
         (
             urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError()),
             "failed mid-request",

@@ -7,7 +7,16 @@ from decimal import Decimal
 
 import pytest
 
-from segsync import FieldOption, FieldSpec, ListSpec, Purchase, RecordFailure, Rejection, RemoteField
+from segsync import (
+    FieldOption,
+    FieldSpec,
+    FieldValue,
+    ListSpec,
+    Purchase,
+    RecordFailure,
+    Rejection,
+    RemoteField,
+)
 from segsync_hubspot import mapping
 
 UTC = dt.UTC
@@ -62,7 +71,13 @@ def test_parse_value(spec: FieldSpec, raw: str | None, value: object) -> None:
 
 
 def test_values_round_trip_through_hubspot_strings() -> None:
-    for spec, value in [(NUMBER, Decimal("12.50")), (NUMBER, 3), (DATE, dt.date(2025, 12, 31)), (TEXT, "x")]:
+    cases: list[tuple[FieldSpec, FieldValue]] = [
+        (NUMBER, Decimal("12.50")),
+        (NUMBER, 3),
+        (DATE, dt.date(2025, 12, 31)),
+        (TEXT, "x"),
+    ]
+    for spec, value in cases:
         assert mapping.parse_value(spec, mapping.format_value(value)) == value
 
 
