@@ -199,7 +199,9 @@ def test_type_conflict_blocks_that_field_only():
 def test_missing_enumeration_options_are_added_extra_ones_tolerated():
     grown = TIER.model_copy(update={"options": (*TIER.options, FieldOption(value="bronze", label="Bronze"))})
     want = Desired(
-        {"1": row()}, {"tier.gold": frozenset(), "tier.silver": frozenset()}, fields=(grown, REVENUE)
+        {"1": row()},
+        {"tier.gold": frozenset(), "tier.silver": frozenset()},
+        fields=(grown, REVENUE, LAST, NOTE),
     )
     plan = make_plan(want, observed({"1": row()}))
     assert plan.of_type(UpdateFieldOptions) == [UpdateFieldOptions(grown, ("bronze",))]
