@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import SecretStr
@@ -41,7 +42,11 @@ from segsync_hubspot.client import PLATFORM, HubSpotClient
 from segsync_hubspot.config import HubSpotSettings
 
 if TYPE_CHECKING:
+    from segsync.manifest import PlatformManifest
     from segsync.sandbox import Sandbox
+
+#: Scopes needed, limits obeyed and objects created, for ``segsync check`` and the docs.
+MANIFEST_PATH = Path(__file__).with_name("manifest.toml")
 
 PAGE_SIZE = 100  # GET page maximum for CRM objects
 WRITE_BATCH = 100  # batch/update maximum
@@ -99,6 +104,12 @@ class HubSpotPlatform:
         from segsync_hubspot.sandbox import HubSpotSandbox
 
         return HubSpotSandbox
+
+    @classmethod
+    def manifest(cls) -> PlatformManifest:
+        from segsync.manifest import load_platform_manifest
+
+        return load_platform_manifest(MANIFEST_PATH)
 
     def close(self) -> None:
         self.client.close()
