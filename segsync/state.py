@@ -404,7 +404,10 @@ class StateStore:
     # -- jobs -----------------------------------------------------------------------------
 
     def start_job(self, platform: str, account: str, *, as_of: dt.date, dry_run: bool, full: bool) -> JobInfo:
-        """Record a new running job; it resumes the last one if that paused or was interrupted."""
+        """Record a new running job; it resumes the last one if that paused or was interrupted.
+
+        Call it after :meth:`acquire_lock` (dry runs take no lock): the lock then names the job.
+        """
         now = self._now()
         with self._tx() as db:
             prev = db.execute(
@@ -421,6 +424,11 @@ class StateStore:
                 (platform, account, int(dry_run), int(full), as_of.isoformat(), resumed, now, now),
             )
             job_id = cur.lastrowid
+            if not dry_run:  # the lock this process holds for the account now names its job
+                db.execute(
+                    "UPDATE locks SET job_id=? WHERE platform=? AND account=? AND pid=? AND host=?",
+                    (job_id, platform, account, self.owner.pid, self.owner.host),
+                )
         assert job_id is not None
         return JobInfo(
             job_id=job_id, platform=platform, as_of=as_of, dry_run=dry_run, full=full, resumed_from=resumed
