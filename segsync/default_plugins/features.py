@@ -1,1 +1,20 @@
-"""Built-in features (being written)."""
+"""Built-in features, registered through the same hook plugins use.
+
+The functions live in :mod:`segsync.features`; the RFM scores are registered here too, so
+rules can name them and are type-checked against them, but their values come from
+:func:`segsync.compute.compute`, which scores the whole population at once.
+"""
+
+from __future__ import annotations
+
+from segsync.features import BUILTIN_FEATURES, RFM_FEATURES, population_feature
+from segsync.hookspecs import hookimpl
+from segsync.registry import FeatureRegister
+
+
+@hookimpl
+def register_features(register: FeatureRegister) -> None:
+    for name, compute, ftype, description in BUILTIN_FEATURES:
+        register(name, compute, type=ftype, description=description)
+    for name, (ftype, description) in RFM_FEATURES.items():
+        register(name, population_feature(name), type=ftype, description=description)

@@ -1,1 +1,102 @@
-"""Built-in operators (being written)."""
+"""Built-in rule operators, registered through the same hook plugins use.
+
+Each ``test(value, arg, as_of)`` receives a value already read as the field's type (numbers
+as ``Decimal``/``int``, dates as ``datetime.date``) and an ``arg`` the rule parser already
+checked and converted; missing and unreadable values never reach these functions (see
+:mod:`segsync.rules`), except for ``exists``, which is about presence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from segsync.hookspecs import hookimpl
+from segsync.registry import FeatureType, OperatorRegister
+
+
+def eq(value: Any, arg: Any, as_of: dt.date) -> bool:
+    return bool(value == arg)
+
+
+def neq(value: Any, arg: Any, as_of: dt.date) -> bool:
+    return bool(value != arg)
+
+
+def in_(value: Any, arg: tuple[Any, ...], as_of: dt.date) -> bool:
+    return value in arg
+
+
+def gt(value: Any, arg: Any, as_of: dt.date) -> bool:
+    return bool(value > arg)
+
+
+def gte(value: Any, arg: Any, as_of: dt.date) -> bool:
+    return bool(value >= arg)
+
+
+def lt(value: Any, arg: Any, as_of: dt.date) -> bool:
+    return bool(value < arg)
+
+
+def lte(value: Any, arg: Any, as_of: dt.date) -> bool:
+    return bool(value <= arg)
+
+
+def between(value: Any, arg: tuple[Any, Any], as_of: dt.date) -> bool:
+    return bool(arg[0] <= value <= arg[1])
+
+
+def exists(value: Any, arg: bool, as_of: dt.date) -> bool:
+    return (value is not None) == arg
+
+
+def _age_days(value: dt.date, as_of: dt.date) -> int:
+    day = value.date() if isinstance(value, dt.datetime) else value
+    return (as_of - day).days
+
+
+def within_last_days(value: dt.date, arg: int, as_of: dt.date) -> bool:
+    # Inclusive at both ends: today counts, and so does exactly `arg` days ago. Future dates
+    # are not "within the last" days.
+    return 0 <= _age_days(value, as_of) <= arg
+
+
+def older_than_days(value: dt.date, arg: int, as_of: dt.date) -> bool:
+    return _age_days(value, as_of) > arg
+
+
+_ORDERED: tuple[FeatureType, ...] = ("number", "date")
+_ANY_SCALAR: tuple[FeatureType, ...] = ("number", "string", "date", "boolean")
+
+
+@hookimpl
+def register_rule_operators(register: OperatorRegister) -> None:
+    register("eq", eq, arg="scalar", types=_ANY_SCALAR, description="equals the value")
+    register("neq", neq, arg="scalar", types=_ANY_SCALAR, description="has a value other than the value")
+    register("in", in_, arg="list", types=_ANY_SCALAR, description="equals one of the listed values")
+    register("gt", gt, arg="scalar", types=_ORDERED, description="greater than (later than, for dates)")
+    register("gte", gte, arg="scalar", types=_ORDERED, description="greater than or equal")
+    register("lt", lt, arg="scalar", types=_ORDERED, description="less than (earlier than, for dates)")
+    register("lte", lte, arg="scalar", types=_ORDERED, description="less than or equal")
+    register("between", between, arg="pair", types=_ORDERED, description="within [low, high], both included")
+    register(
+        "exists",
+        exists,
+        arg="none",
+        description="has a value; with value = false: has no value",
+    )
+    register(
+        "within_last_days",
+        within_last_days,
+        arg="days",
+        types=("date",),
+        description="a date from `value` days before the reference date up to it, both included",
+    )
+    register(
+        "older_than_days",
+        older_than_days,
+        arg="days",
+        types=("date",),
+        description="a date more than `value` days before the reference date",
+    )

@@ -1,0 +1,334 @@
+"""``segsync.toml``: the project configuration, validated with pydantic (unknown keys are errors).
+
+::
+
+    [project]            state store path, platforms synced by default
+    [rfm]                every RFM scoring choice, explicit (RfmSettings)
+    [segments]           packs to load, parameter overrides, [[segments.custom]] sets
+    [properties]         extra contact properties rules may use: name = "string"|"number"|"date"
+    [retry]              how CRM calls are retried (segsync.retry.RetryPolicy)
+    [platforms.<name>]   settings of one platform plugin, validated by that plugin's Settings
+
+Pure: reading the file is the only IO; no environment variables (secrets come from the
+environment, read by the CLI, never from this file). Errors are one line naming the file and
+the key: ``segsync.toml: rfm.bins: Input should be greater than or equal to 2``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import textwrap
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from segsync.manifest import SetModel, display_path, parse_toml, read_text, validation_error
+from segsync.platform import PlatformSettings
+from segsync.retry import RetryPolicy
+from segsync.rules import DEFAULT_PROPERTIES, PropertyType
+
+CONFIG_NAME = "segsync.toml"
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProjectSection(_Strict):
+    state: Path = Field(
+        Path(".segsync/state.db"),
+        description="SQLite state store, relative to segsync.toml; "
+        "deleting it costs a full resync, never wrong data",
+    )
+    platforms: list[Name] = Field(
+        default_factory=list,
+        description="platforms synced when no --platform is given; default: every [platforms.X] table",
+    )
+
+
+class RfmSettings(_Strict):
+    """Every RFM choice the field disagrees on, explicit, with the most common default."""
+
+    bins: int = Field(
+        5,
+        ge=2,
+        le=10,
+        description="scores run from 1 to bins (5: quintiles; 4: quartiles; 3: terciles). "
+        "The shipped segment maps are written for 5",
+    )
+    cutoffs: Literal["quantile", "fixed"] = Field(
+        "quantile",
+        description='"quantile": scores relative to your customers (share of customers strictly below, '
+        'ties always equal); "fixed": the cut-off lists below',
+    )
+    recency_days_cutoffs: list[int] | None = Field(
+        None,
+        validate_default=True,
+        examples=[[30, 90, 180, 365]],
+        description="fixed only: ascending days since the last purchase, bins - 1 values; "
+        "up to the first scores bins, past the last scores 1",
+    )
+    frequency_cutoffs: list[int] | None = Field(
+        None,
+        validate_default=True,
+        examples=[[2, 3, 5, 8]],
+        description="fixed only: ascending order counts, bins - 1 values; "
+        "each is the lowest count of the next score up",
+    )
+    monetary_cutoffs: list[Decimal] | None = Field(
+        None,
+        validate_default=True,
+        examples=[[100, 250, 500, 1000]],
+        description="fixed only: ascending amounts (total or average, see monetary), bins - 1 values; "
+        "each is the lowest amount of the next score up",
+    )
+    monetary: Literal["total", "average"] = Field(
+        "total", description='"total": revenue; "average": revenue / orders (average order value)'
+    )
+    frequency_window_days: int = Field(
+        0,
+        ge=0,
+        description="0: all history counts for frequency and monetary; N: only orders of the last N days "
+        "(recency always uses all history)",
+    )
+    as_of: dt.date | None = Field(
+        None,
+        examples=[dt.date(2025, 1, 31)],
+        description="fixed reference date for recency and day-based rules; default: the day of the run",
+    )
+    currency: str = Field(
+        "USD",
+        pattern=r"^[A-Za-z]{3}$",
+        description="home currency (ISO code); purchases in another currency are rejected with a reason, "
+        "never summed",
+    )
+    refunds: Literal["subtract", "ignore"] = Field(
+        "subtract",
+        description='negative amounts: "subtract" from revenue (never counted as orders) or "ignore"',
+    )
+    zero_amounts: Literal["count", "ignore"] = Field(
+        "count", description='orders of amount 0: "count" as orders (free samples, 100% coupons) or "ignore"'
+    )
+    write_recency_days: bool = Field(
+        True,
+        description="write segsync_recency_days; it changes every day for every customer, "
+        "so turning it off saves one write per customer per day",
+    )
+
+    @field_validator("currency")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+    @field_validator("recency_days_cutoffs", "frequency_cutoffs", "monetary_cutoffs")
+    @classmethod
+    def _cutoffs(cls, value: list[Any] | None, info: ValidationInfo) -> list[Any] | None:
+        bins, mode = info.data.get("bins"), info.data.get("cutoffs")
+        if bins is None or mode is None:
+            return value  # bins or cutoffs is itself invalid and reported
+        if value is None:
+            if mode == "fixed":
+                raise ValueError(f'required when cutoffs = "fixed": {bins - 1} ascending values (bins - 1)')
+            return value
+        if len(value) != bins - 1:
+            raise ValueError(f"needs exactly bins - 1 = {bins - 1} values, got {len(value)}")
+        if any(b <= a for a, b in zip(value, value[1:], strict=False)):
+            raise ValueError(f"values must be strictly ascending, got {[str(v) for v in value]}")
+        if any(v < 0 for v in value):
+            raise ValueError("values must not be negative")
+        return value
+
+
+class SegmentsSection(_Strict):
+    packs: list[str] = Field(
+        default_factory=lambda: ["rfm-standard"],
+        description='shipped pack names ("rfm-standard", "lifecycle") '
+        "or .toml paths relative to segsync.toml",
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="overrides of the packs' [pack.params]")
+    custom: list[SetModel] = Field(
+        default_factory=list, description="extra sets, same schema as a pack's [[sets]]"
+    )
+
+
+class ConfigFile(_Strict):
+    """The schema of segsync.toml."""
+
+    project: ProjectSection = Field(default_factory=ProjectSection)
+    rfm: RfmSettings = Field(default_factory=RfmSettings)
+    segments: SegmentsSection = Field(default_factory=SegmentsSection)
+    properties: dict[Name, PropertyType] = Field(default_factory=dict, validate_default=True)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    platforms: dict[Name, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_platforms(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("platforms"), dict):
+            project = data.get("project", {})
+            if isinstance(project, dict) and "platforms" not in project:
+                data = {**data, "project": {**project, "platforms": list(data["platforms"])}}
+        return data
+
+    @field_validator("properties")
+    @classmethod
+    def _with_defaults(cls, value: dict[str, PropertyType]) -> dict[str, PropertyType]:
+        return {**DEFAULT_PROPERTIES, **value}
+
+
+class ProjectConfig(ConfigFile):
+    """A loaded segsync.toml plus where it lives. Build with :func:`load_config`; tests may
+    construct one directly (every section has defaults)."""
+
+    path: Path = Field(Path(CONFIG_NAME), exclude=True)
+
+    @property
+    def root(self) -> Path:
+        """The folder holding segsync.toml; relative paths in it are relative to this."""
+        return self.path.parent
+
+    @property
+    def state_path(self) -> Path:
+        return (self.root / self.project.state).absolute()
+
+    def platform_settings(self, name: str) -> dict[str, Any]:
+        """The raw ``[platforms.<name>]`` table (empty if absent), for the plugin's Settings."""
+        return dict(self.platforms.get(name, {}))
+
+
+def parse_config(text: str, path: Path) -> ProjectConfig:
+    """Validate segsync.toml content; ``path`` names it in errors and anchors relative paths."""
+    source = display_path(path)
+    data = parse_toml(text, source)
+    try:
+        parsed = ConfigFile.model_validate(data)
+    except ValidationError as err:
+        raise validation_error(source, err, ConfigFile) from None
+    return ProjectConfig(
+        path=path.absolute(), **{name: getattr(parsed, name) for name in ConfigFile.model_fields}
+    )
+
+
+def load_config(path: Path) -> ProjectConfig:
+    return parse_config(read_text(path), path)
+
+
+# -- segsync init ----------------------------------------------------------------------------
+
+
+def secret_env_name(platform: str) -> str:
+    """The environment variable holding a platform's credential, by segsync's convention."""
+    return "SEGSYNC_BREVO_API_KEY" if platform == "brevo" else f"SEGSYNC_{platform.upper()}_TOKEN"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | Decimal):
+        return str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def _commented_settings(model: type[BaseModel], *, skip: tuple[str, ...] = ()) -> list[str]:
+    """``# key = default`` lines with each field's description, from the model itself."""
+    lines: list[str] = []
+    for name, info in model.model_fields.items():
+        if name in skip:
+            continue
+        default = info.get_default(call_default_factory=True)
+        if default is not None:
+            shown, note = _toml_value(default), ""
+        elif info.examples:
+            shown, note = _toml_value(info.examples[0]), "   (not set by default; an example)"
+        else:
+            shown, note = '"..."', "   (not set by default)"
+        for text in textwrap.wrap(info.description or "", width=96):
+            lines.append(f"# {text}")
+        lines.append(f"# {name} = {shown}{note}")
+        lines.append("")
+    return lines
+
+
+def default_config_text(platform: str, *, secret_env: str | None = None) -> str:
+    """The commented segsync.toml ``segsync init --platform <platform>`` writes."""
+    env = secret_env or secret_env_name(platform)
+    lines = [
+        "# segsync configuration. Every setting is shown with its default; uncomment to change.",
+        "# `segsync check` validates this file; `segsync plan` shows what a sync would change.",
+        "",
+        "[project]",
+        *_commented_settings(ProjectSection, skip=("platforms",)),
+        f"platforms = [{json.dumps(platform)}]",
+        "",
+        f"[platforms.{platform}]",
+        f"# The credential is read from the environment variable {env}, never from this file:",
+        f"#   export {env}=...",
+        *_commented_settings(PlatformSettings),
+        "[rfm]",
+        "# How RFM scores are computed. Equal values always get equal scores; contacts without",
+        "# purchases get no scores (the no-purchase state), not a score of 1.",
+        "",
+        *_commented_settings(RfmSettings),
+        "[segments]",
+        '# Shipped packs: "rfm-standard" (the 10-segment R x F map, one field + one list per segment)',
+        '# and "lifecycle" (VIP, new customers, dormant, one-time buyers, high-value at risk lists).',
+        'packs = ["rfm-standard"]',
+        "",
+        "# [segments.params]                 # override pack parameters, e.g. with lifecycle:",
+        "# vip_min_average_order = 150",
+        "# vip_min_orders = 3",
+        "",
+        "# [[segments.custom]]               # your own sets, same schema as a pack's [[sets]]",
+        '# key = "b2b"',
+        '# mode = "independent"',
+        "# [[segments.custom.segments]]",
+        '# key = "big_accounts"',
+        '# name = "Big accounts"',
+        '# when = { field = "company_size", op = "in", value = ["201-1000", "1000+"] }',
+        "",
+        "# [properties]                      # contact properties rules may use, besides the defaults:",
+        "# " + ", ".join(DEFAULT_PROPERTIES),
+        '# plan = "string"                   # types: "string", "number", "date"',
+        "",
+        "# [retry]                           # how each CRM call is retried",
+        *(line for line in _commented_settings(RetryPolicy) if line),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def effective_as_of(config: ProjectConfig | None, run_date: dt.date) -> dt.date:
+    """The reference date of a run: ``[rfm] as_of`` when set, else the run date."""
+    return config.rfm.as_of if config is not None and config.rfm.as_of else run_date
+
+
+__all__ = [
+    "CONFIG_NAME",
+    "ConfigFile",
+    "ProjectConfig",
+    "ProjectSection",
+    "RfmSettings",
+    "SegmentsSection",
+    "default_config_text",
+    "effective_as_of",
+    "load_config",
+    "parse_config",
+    "secret_env_name",
+]

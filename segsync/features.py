@@ -1,0 +1,200 @@
+"""Per-contact purchase aggregates and the built-in features computed from them.
+
+:func:`summarise` turns raw purchases into one :class:`~segsync.models.PurchaseSummary` per
+contact, applying every purchase-related choice of ``[rfm]`` (currency, refunds, zero
+amounts, frequency window) and rejecting what cannot be used. The feature functions below
+are registered by :mod:`segsync.default_plugins.features`; they are pure functions of
+``(contact, summary, as_of)``, like any plugin's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from segsync.errors import PluginError
+from segsync.models import Contact, Purchase, PurchaseSummary, Rejection
+from segsync.registry import FeatureFn, FeatureType
+
+if TYPE_CHECKING:
+    from segsync.config import RfmSettings
+
+ZERO = Decimal(0)
+
+
+def summarise(
+    purchases: Iterable[Purchase], settings: RfmSettings, as_of: dt.date
+) -> tuple[dict[str, PurchaseSummary], list[Rejection]]:
+    """Aggregate purchases per contact.
+
+    * The same (purchase id, contact id) twice: the first is kept, the others are rejected.
+    * A purchase whose ``currency`` is set and is not ``settings.currency`` is rejected: amounts
+      in different currencies are never summed.
+    * Purchases closed after ``as_of`` are ignored, so a run for a past date is reproducible.
+    * Negative amounts are refunds: subtracted from revenue (never counted as orders, never
+      moving the last purchase date) or ignored, per ``settings.refunds``.
+    * Zero amounts count as orders or are ignored, per ``settings.zero_amounts``.
+    * With ``frequency_window_days``, only orders in the window count for orders and revenue;
+      first/last purchase dates (and so recency) always use all history.
+
+    A contact gets a summary when it has at least one order at any time; refunds alone do not
+    make a customer.
+    """
+    home = settings.currency
+    window = settings.frequency_window_days
+    count_zero = settings.zero_amounts == "count"
+    subtract_refunds = settings.refunds == "subtract"
+    today = as_of.toordinal()
+    rejections: list[Rejection] = []
+    # Keys are strings, not tuples: tuples are GC-tracked, and a million of them make the
+    # collector walk the whole heap again and again.
+    seen: set[str] = set()
+    # contact id -> [orders, revenue, first day, first datetime, last day, last datetime].
+    # Plain lists and day ordinals, not objects and aware-datetime comparisons: this loop runs
+    # once per purchase, millions of times.
+    acc: dict[str, list[Any]] = {}
+    refunds: dict[str, Decimal] = {}
+    for p in purchases:
+        cid = p.contact_id
+        size = len(seen)
+        seen.add(f"{p.id}\x1f{cid}")
+        if len(seen) == size:
+            rejections.append(
+                Rejection(
+                    kind="purchase",
+                    record_id=p.id,
+                    reason=f"duplicate of purchase {p.id} for contact {cid}; the first copy is used",
+                )
+            )
+            continue
+        currency = p.currency
+        if currency and currency != home and currency.upper() != home:
+            rejections.append(
+                Rejection(
+                    kind="purchase",
+                    record_id=p.id,
+                    reason=f"amount is in {currency.upper()}, not the home currency {home}; amounts in "
+                    "other currencies are never summed (set [rfm] currency or convert it in the CRM)",
+                )
+            )
+            continue
+        amount = p.amount
+        if not amount.is_finite():
+            rejections.append(Rejection(kind="purchase", record_id=p.id, reason="amount is not a number"))
+            continue
+        closed = p.closed_at
+        day = closed.toordinal()
+        age = today - day
+        if age < 0:
+            continue
+        counts = not window or age <= window
+        if amount <= ZERO:  # one Decimal-to-Decimal comparison on the common (positive) path
+            if amount < ZERO:
+                if subtract_refunds and counts:
+                    refunds[cid] = refunds.get(cid, ZERO) + amount
+                continue
+            if not count_zero:
+                continue
+        row = acc.get(cid)
+        if row is None:
+            acc[cid] = (
+                [1, amount, day, closed, day, closed] if counts else [0, ZERO, day, closed, day, closed]
+            )
+            continue
+        if day <= row[2] and (day < row[2] or _utc(closed) < _utc(row[3])):
+            row[2], row[3] = day, closed
+        if day >= row[4] and (day > row[4] or _utc(closed) > _utc(row[5])):
+            row[4], row[5] = day, closed
+        if counts:
+            row[0] += 1
+            row[1] += amount
+    summaries = {
+        cid: PurchaseSummary.model_construct(
+            orders=orders, revenue=revenue + refunds.get(cid, ZERO), first_purchase=first, last_purchase=last
+        )
+        for cid, (orders, revenue, _, first, _, last) in acc.items()
+    }
+    return summaries, rejections
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    """Naive datetimes are taken as UTC, so naive and aware ones compare instead of raising."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+# -- built-in features -----------------------------------------------------------------------
+
+
+def first_purchase(contact: Contact, summary: PurchaseSummary | None, as_of: dt.date) -> dt.date | None:
+    return summary.first_purchase.date() if summary else None
+
+
+def last_purchase(contact: Contact, summary: PurchaseSummary | None, as_of: dt.date) -> dt.date | None:
+    return summary.last_purchase.date() if summary else None
+
+
+def order_count(contact: Contact, summary: PurchaseSummary | None, as_of: dt.date) -> int:
+    return summary.orders if summary else 0
+
+
+def revenue(contact: Contact, summary: PurchaseSummary | None, as_of: dt.date) -> Decimal:
+    return summary.revenue if summary else ZERO
+
+
+def average_order(contact: Contact, summary: PurchaseSummary | None, as_of: dt.date) -> Decimal | None:
+    return summary.revenue / summary.orders if summary and summary.orders else None
+
+
+def days_since_last_purchase(contact: Contact, summary: PurchaseSummary | None, as_of: dt.date) -> int | None:
+    return (as_of - summary.last_purchase.date()).days if summary else None
+
+
+def days_since_first_purchase(
+    contact: Contact, summary: PurchaseSummary | None, as_of: dt.date
+) -> int | None:
+    return (as_of - summary.first_purchase.date()).days if summary else None
+
+
+def has_purchased(contact: Contact, summary: PurchaseSummary | None, as_of: dt.date) -> bool:
+    return summary is not None
+
+
+#: Features scored over the whole population of customers, so no per-contact function can
+#: compute them; :func:`segsync.compute.compute` supplies their values to rules.
+RFM_FEATURES: dict[str, tuple[FeatureType, str]] = {
+    "rfm_r": ("number", "recency score, 1 (longest ago) to bins (most recent); none without purchases"),
+    "rfm_f": ("number", "frequency score, 1 to bins; none without purchases"),
+    "rfm_m": ("number", "monetary score, 1 to bins; none without purchases"),
+    "rfm_score": ("string", 'the three scores as one code, e.g. "545"; none without purchases'),
+}
+
+
+def population_feature(name: str) -> FeatureFn:
+    """The registered function of an RFM feature: refuses per-contact use, naming the way in."""
+
+    def needs_population(contact: Contact, summary: PurchaseSummary | None, as_of: dt.date) -> Any:
+        raise PluginError(
+            f"feature {name!r} is scored across all customers; use segsync.compute.compute, "
+            "which provides it to rules, instead of calling it per contact"
+        )
+
+    return needs_population
+
+
+BUILTIN_FEATURES: tuple[tuple[str, FeatureFn, FeatureType, str], ...] = (
+    ("first_purchase", first_purchase, "date", "date of the first order"),
+    ("last_purchase", last_purchase, "date", "date of the latest order"),
+    ("order_count", order_count, "number", "orders (in the frequency window, if set); 0 without purchases"),
+    (
+        "revenue",
+        revenue,
+        "number",
+        "total of orders minus refunds (in the window, if set); 0 without purchases",
+    ),
+    ("average_order", average_order, "number", "revenue / orders; none without orders"),
+    ("days_since_last_purchase", days_since_last_purchase, "number", "days from the latest order to as_of"),
+    ("days_since_first_purchase", days_since_first_purchase, "number", "days from the first order to as_of"),
+    ("has_purchased", has_purchased, "boolean", "true once the contact has at least one order"),
+)
