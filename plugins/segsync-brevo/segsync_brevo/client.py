@@ -241,19 +241,25 @@ class PageCursor:
             return cls()
 
 
+def _item_id(item: Mapping[str, Any]) -> str:
+    return str(item.get("id"))
+
+
 def offset_pages(
     fetch: Callable[[int, int], list[Mapping[str, Any]]],
     *,
     limit: int,
     cursor: PageCursor | None = None,
-    max_rewinds: int = 5,
+    version: Callable[[Mapping[str, Any]], str] = _item_id,
+    max_rewinds: int = 20,
 ) -> Iterator[tuple[list[Mapping[str, Any]], PageCursor]]:
-    """Pages of a list sorted by creation (oldest first), each item yielded once.
+    """Pages of an offset-paged list in a stable order, each item version yielded once.
 
     Each request re-reads the last item already seen: if it is not where it was, records
-    before it were deleted during the pull and offsets shifted, so the pull steps back one
-    page instead of skipping records (duplicates are filtered out). ``fetch(offset, limit)``
-    returns one page. Yields ``(new items, cursor after them)``.
+    before it were deleted (or, when sorted by modification, modified) during the pull and
+    offsets shifted, so the pull steps back one page instead of skipping records; versions
+    already yielded (``version(item)``, the id by default) are filtered out.
+    ``fetch(offset, limit)`` returns one page. Yields ``(new items, cursor after them)``.
     """
     cur = cursor or PageCursor()
     seen: set[str] = set()
@@ -270,8 +276,8 @@ def offset_pages(
                 )
             cur = PageCursor(max(0, start - limit + 1), None)
             continue
-        fresh = [i for i in items[overlap:] if str(i.get("id")) not in seen]
-        seen.update(str(i.get("id")) for i in fresh)
+        fresh = [i for i in items[overlap:] if version(i) not in seen]
+        seen.update(version(i) for i in fresh)
         last = str(items[-1].get("id")) if items else cur.last_id
         cur = PageCursor(start + len(items), last)
         yield fresh, cur

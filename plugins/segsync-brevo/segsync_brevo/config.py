@@ -89,7 +89,14 @@ class BrevoSettings(PlatformSettings):
         description="eCommerce order statuses that count as purchases (case-insensitive)",
     )
     currency: str | None = Field(
-        None, description="ISO code of the account's currency, recorded with every purchase"
+        None, description="ISO code of the account's currency, recorded with purchases that name none"
+    )
+    currency_attribute: str | None = Field(
+        None,
+        description=(
+            "deal attribute holding a deal's ISO currency code, for accounts that sell in several "
+            "currencies; default: 'deal_currency' or 'currency' if the deal attribute catalogue has one"
+        ),
     )
     property_attributes: dict[str, str] = Field(
         default_factory=dict,
@@ -100,6 +107,15 @@ class BrevoSettings(PlatformSettings):
         "segsync · synced contacts",
         min_length=1,
         description="list every contact segsync writes is imported into (Brevo imports need a list)",
+    )
+    put_max: int = Field(
+        100,
+        ge=0,
+        le=10_000,
+        description=(
+            "field writes of at most this many contacts go one PUT per contact (contacts budget "
+            "only); larger ones go through imports, whose status polls spend the hourly budget"
+        ),
     )
     write_batch: int = Field(
         10_000, gt=0, le=50_000, description="contacts per field write (one or more imports)"

@@ -79,12 +79,16 @@ def spec_kind(spec: FieldSpec) -> Kind:
     return kinds[spec.type]
 
 
-def remote_field(attr: Mapping[str, Any]) -> RemoteField:
-    labels = tuple(str(e.get("label", "")) for e in attr.get("enumeration") or ())
+def remote_field(attr: Mapping[str, Any], spec: FieldSpec | None = None) -> RemoteField:
+    """An attribute as a RemoteField; its options are the spec's option values where a label
+    matches one (Brevo keeps labels and integer codes only), else the labels themselves."""
+    enumeration = list(attr.get("enumeration") or ())
+    by_code = {code: value for value, code in option_codes(spec.options if spec else (), enumeration).items()}
+    options = tuple(by_code.get(int(e["value"]), str(e.get("label", ""))) for e in enumeration)
     return RemoteField(
         name=str(attr["name"]),
         type=attribute_kind(attr),
-        options=labels,
+        options=options,
         group=str(attr.get("category") or "") or None,
     )
 
@@ -319,6 +323,14 @@ def close_date_attribute(catalogue: Iterable[Mapping[str, Any]], configured: str
     return "stage_updated_at"
 
 
+def currency_attribute(catalogue: Iterable[Mapping[str, Any]], configured: str | None) -> str | None:
+    """Which deal attribute holds a deal's currency, if any (see ``BrevoSettings.currency_attribute``)."""
+    if configured:
+        return configured
+    names = {str(a.get("internalName")) for a in catalogue}
+    return next((n for n in ("deal_currency", "currency") if n in names), None)
+
+
 def _amount(raw: Any, record_id: str, what: str) -> Decimal | Rejection:
     if raw is None or raw == "":
         return Rejection(kind="purchase", record_id=record_id, reason=f"{what} has no amount")
@@ -338,6 +350,7 @@ def deal_records(
     close_attribute: str,
     currency: str | None,
     incremental: bool,
+    currency_attribute: str | None = None,
 ) -> list[Record]:
     """A ``GET /crm/deals`` item as purchases (one per linked contact), a retraction or rejections."""
     deal_id = str(deal.get("id", ""))
@@ -354,6 +367,9 @@ def deal_records(
     if not contacts:
         return [Rejection(kind="purchase", record_id=deal_id, reason="won deal is linked to no contact")]
     modified = parse_datetime(attributes.get("last_updated_date"))
+    own = attributes.get(currency_attribute) if currency_attribute else None
+    if isinstance(own, str) and own.strip():
+        currency = own.strip().upper()
     return [
         Purchase(
             id=deal_id, contact_id=c, amount=amount, currency=currency, closed_at=closed, modified_at=modified

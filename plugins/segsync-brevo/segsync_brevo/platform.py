@@ -90,6 +90,10 @@ def _pages(records: int, size: int) -> int:
     return 2 + (records - size) // (size - 1)
 
 
+def _deal_version(deal: Mapping[str, Any]) -> str:
+    return f"{deal.get('id')}@{(deal.get('attributes') or {}).get('last_updated_date')}"
+
+
 class BrevoPlatform:
     """One Brevo account."""
 
@@ -114,8 +118,10 @@ class BrevoPlatform:
         self._import_list_id: int | None = None
         self._lists: list[dict[str, Any]] | None = None
         self._won: dict[str, str] | None = None
-        self._close_attribute: str | None = None
+        self._deal_attributes: tuple[str, str | None] | None = None
         self._email_ids: dict[str, str | None] = {}
+        #: contact id -> email, from pulls: imports find contacts by email
+        self._emails: dict[str, str | None] = {}
 
     # -- construction -----------------------------------------------------------------------
 
@@ -244,9 +250,11 @@ class BrevoPlatform:
             fetch, limit=self.settings.contacts_page, cursor=PageCursor.parse(resume)
         ):
             for raw in items:
-                yield mapping.contact_from_brevo(
+                contact = mapping.contact_from_brevo(
                     raw, properties=properties, managed=fields, list_keys=list_keys, overrides=overrides
                 )
+                self._emails[contact.id] = contact.email
+                yield contact
             self.resume_tokens["contacts"] = cursor.token()
         self.resume_tokens.pop("contacts", None)
 
@@ -289,45 +297,56 @@ class BrevoPlatform:
             self._won = won
         return self._won
 
-    def _close_date(self) -> str:
-        if self._close_attribute is None:
-            configured = self.settings.close_date_attribute
-            if configured:
-                self._close_attribute = configured
-            else:
-                body = self._call(
-                    "deal_attributes.list",
-                    lambda: self.sdk.deals.with_raw_response.get_deal_attributes(request_options=NO_RETRY),
-                    bucket=OTHER,
-                ).body
-                catalogue = body if isinstance(body, list) else []
-                names = {str(a.get("internalName")) for a in catalogue}
-                if self.settings.amount_attribute not in names:
-                    raise ConfigError(
-                        f"[platforms.brevo] amount_attribute {self.settings.amount_attribute!r} is not a "
-                        f"deal attribute of this account (it has: {', '.join(sorted(names))})"
-                    )
-                self._close_attribute = mapping.close_date_attribute(catalogue, None)
-        return self._close_attribute
+    def _deal_catalogue(self) -> tuple[str, str | None]:
+        """(close date attribute, currency attribute), from settings or the deal attribute catalogue."""
+        if self._deal_attributes is None:
+            s = self.settings
+            if s.close_date_attribute and s.currency_attribute:
+                self._deal_attributes = (s.close_date_attribute, s.currency_attribute)
+                return self._deal_attributes
+            body = self._call(
+                "deal_attributes.list",
+                lambda: self.sdk.deals.with_raw_response.get_deal_attributes(request_options=NO_RETRY),
+                bucket=OTHER,
+            ).body
+            catalogue = body if isinstance(body, list) else []
+            names = {str(a.get("internalName")) for a in catalogue}
+            if s.amount_attribute not in names:
+                raise ConfigError(
+                    f"[platforms.brevo] amount_attribute {s.amount_attribute!r} is not a deal attribute "
+                    f"of this account (it has: {', '.join(sorted(names))})"
+                )
+            self._deal_attributes = (
+                mapping.close_date_attribute(catalogue, s.close_date_attribute),
+                mapping.currency_attribute(catalogue, s.currency_attribute),
+            )
+        return self._deal_attributes
 
     def _deal_pages(
         self, modified: str | None, incremental: bool, resume: str | None
     ) -> Iterator[tuple[list[mapping.Record], PageCursor]]:
         won = self._won_stages()
-        close = self._close_date()
+        close, currency = self._deal_catalogue()
 
         def fetch(offset: int, limit: int) -> list[Mapping[str, Any]]:
             body = self._call(
                 "deals.list",
                 lambda: self.sdk.deals.with_raw_response.get_all_deals(
-                    offset=offset, limit=limit, sort="asc", modified_since=modified, request_options=NO_RETRY
+                    offset=offset,
+                    limit=limit,
+                    sort="asc",
+                    sort_by="last_updated_date",
+                    modified_since=modified,
+                    request_options=NO_RETRY,
                 ),
                 bucket=OTHER,
             ).body
             return list((body or {}).get("items") or ())
 
+        # Oldest change first, so the engine can checkpoint a long pull by its modification
+        # cursor; a deal modified while paging moves to the end and comes again, newer.
         for items, cursor in offset_pages(
-            fetch, limit=self.settings.deals_page, cursor=PageCursor.parse(resume)
+            fetch, limit=self.settings.deals_page, cursor=PageCursor.parse(resume), version=_deal_version
         ):
             out: list[mapping.Record] = []
             for deal in items:
@@ -338,6 +357,7 @@ class BrevoPlatform:
                     close_attribute=close,
                     currency=self.settings.currency,
                     incremental=incremental,
+                    currency_attribute=currency,
                 )
             yield out, cursor
 
@@ -403,13 +423,14 @@ class BrevoPlatform:
         out: dict[str, RemoteField | None] = {}
         for spec in specs:
             attr = catalogue.get(mapping.attribute_name(spec.key))
-            out[spec.key] = mapping.remote_field(attr) if attr is not None else None
+            out[spec.key] = mapping.remote_field(attr, spec) if attr is not None else None
         return out
 
     def field_matches(self, spec: FieldSpec, remote: RemoteField) -> str | None:
         return mapping.field_mismatch(spec, remote)
 
     def create_fields(self, specs: Sequence[FieldSpec]) -> None:
+        """Create the missing attributes, and the folder and list imports need (first sync)."""
         self._remember(specs)
         catalogue = self._attributes(refresh=True)
         for spec in specs:
@@ -434,6 +455,7 @@ class BrevoPlatform:
                 if mismatch:
                     raise ConflictError(mismatch, platform=PLATFORM, operation="attributes.create") from None
         self._catalogue = None
+        self._import_list()
 
     def _create_attribute(self, category: str, name: str, body: Mapping[str, Any]) -> None:
         self._call(
@@ -720,46 +742,118 @@ class BrevoPlatform:
     # -- field writes -------------------------------------------------------------------------
 
     def write_fields(self, updates: Sequence[ContactUpdate]) -> WriteResult:
-        """Write through imports, wait for each, then read back what Brevo stored.
+        """Write managed values: one ``PUT /contacts/{id}`` each for small batches, else imports.
+
+        A PUT costs one call from the per-second contacts budget and nothing else; an import
+        also costs its status polls from the scarce hourly budget, so it only pays off for
+        many contacts (``put_max``). Contacts without an email cannot be imported (imports find
+        contacts by email) and always go one by one.
+        """
+        shapes = self._write_shapes({k for u in updates for k in u.values}, self._attributes(refresh=True))
+        failed: list[RecordFailure] = []
+        encoded: list[tuple[ContactUpdate, dict[str, Any]]] = []
+        for update in updates:
+            try:
+                values = {
+                    shapes[k][0]: mapping.encode_value(shapes[k][1], v, shapes[k][2])
+                    for k, v in update.values.items()
+                }
+            except ValueError as exc:
+                failed.append(RecordFailure(record_id=update.contact_id, reason=str(exc)))
+                continue
+            encoded.append((update, values))
+        one_by_one: list[tuple[ContactUpdate, dict[str, Any]]] = []
+        imported: list[tuple[ContactUpdate, dict[str, Any]]] = []
+        if len(encoded) <= self.settings.put_max:
+            one_by_one = encoded
+        else:
+            emails = self._emails_of([u.contact_id for u, _ in encoded if not u.email])
+            for update, values in encoded:
+                email = update.email or emails.get(update.contact_id)
+                if email:
+                    imported.append((update.model_copy(update={"email": email}), values))
+                elif update.contact_id in emails:
+                    one_by_one.append((update, values))
+                else:
+                    failed.append(
+                        RecordFailure(record_id=update.contact_id, reason="contact no longer exists")
+                    )
+        ok: list[str] = []
+        for result in (self._put_each(one_by_one, shapes), self._import_all(imported, shapes)):
+            ok += result.ok
+            failed += result.failed
+        return WriteResult(ok=tuple(ok), failed=tuple(failed))
+
+    def _put_each(
+        self,
+        items: Sequence[tuple[ContactUpdate, dict[str, Any]]],
+        shapes: Mapping[str, tuple[str, str, dict[str, int]]],
+    ) -> WriteResult:
+        """One ``PUT /contacts/{id}`` per contact: by id, so a deleted contact is a 404, never
+        re-created. Clearing by empty string is not documented, so clears are read back."""
+        ok: list[str] = []
+        failed: list[RecordFailure] = []
+        for update, values in items:
+            cid = update.contact_id
+            if not cid.isdigit():
+                failed.append(RecordFailure(record_id=cid, reason="not a Brevo contact id"))
+                continue
+            try:
+                self._put_contact(cid, values)
+            except PermanentError as exc:
+                if not self._not_found(exc):
+                    raise
+                failed.append(RecordFailure(record_id=cid, reason="contact no longer exists in Brevo"))
+                continue
+            cleared = {k: None for k, v in update.values.items() if v is None}
+            if cleared:
+                stored = self._contact_attributes(cid) or {}
+                kept = [
+                    shapes[k][0]
+                    for k in cleared
+                    if not self._stored(None, stored.get(shapes[k][0]), shapes[k])
+                ]
+                if kept:
+                    failed.append(
+                        RecordFailure(record_id=cid, reason=f"Brevo kept {', '.join(kept)} when cleared")
+                    )
+                    continue
+            ok.append(cid)
+        return WriteResult(ok=tuple(ok), failed=tuple(failed))
+
+    def _put_contact(self, contact_id: str, values: Mapping[str, Any]) -> None:
+        self._call(
+            "contacts.update",
+            lambda: self.sdk.contacts.with_raw_response.update_contact(
+                contact_id, identifier_type="contact_id", attributes=dict(values), request_options=NO_RETRY
+            ),
+            write=True,
+        )
+
+    def _import_all(
+        self,
+        items: Sequence[tuple[ContactUpdate, dict[str, Any]]],
+        shapes: Mapping[str, tuple[str, str, dict[str, int]]],
+    ) -> WriteResult:
+        """Imports, each followed to completion, then one read-back of what Brevo stored.
 
         Values to clear go in separate imports with ``emptyContactsAttributes`` where every
         item clears the same attributes (an import is a table: an attribute one item has is
         empty, hence erased, in the items without it).
         """
-        catalogue = self._attributes(refresh=True)
-        shapes = self._write_shapes({k for u in updates for k in u.values}, catalogue)
-        failed: list[RecordFailure] = []
+        if not items:
+            return WriteResult()
         setting: list[tuple[ContactUpdate, dict[str, Any]]] = []
         clearing: dict[frozenset[str], list[tuple[ContactUpdate, dict[str, Any]]]] = {}
-        for update in updates:
-            if not update.email:
-                failed.append(
-                    RecordFailure(
-                        record_id=update.contact_id,
-                        reason="no email address: Brevo imports find contacts by email, "
-                        "so segsync cannot write it",
-                    )
-                )
-                continue
-            try:
-                values = {
-                    shapes[k][0]: mapping.encode_value(shapes[k][1], v, shapes[k][2])
-                    for k, v in update.values.items()
-                    if v is not None
-                }
-            except ValueError as exc:
-                failed.append(RecordFailure(record_id=update.contact_id, reason=str(exc)))
-                continue
-            cleared = {shapes[k][0]: "" for k, v in update.values.items() if v is None}
-            if values:
-                setting.append((update, values))
+        for update, values in items:
+            kept = {n: v for n, v in values.items() if v != ""}
+            cleared = {n: v for n, v in values.items() if v == ""}
+            if kept:
+                setting.append((update, kept))
             if cleared:
                 clearing.setdefault(frozenset(cleared), []).append((update, cleared))
         batches = [(False, chunk) for chunk in self._chunks(setting)]
         batches += [(True, chunk) for group in clearing.values() for chunk in self._chunks(group)]
-        sent = {u.contact_id: u for _, chunk in batches for u, _ in chunk}
-        if not sent:
-            return WriteResult(failed=tuple(failed))
         unfinished: dict[str, str] = {}
         started: float | None = None
         for erase, chunk in batches:
@@ -772,15 +866,36 @@ class BrevoPlatform:
                         "it is written again on the next sync"
                     )
         assert started is not None
-        outcome = self._verify(list(sent.values()), shapes, started)
+        sent = [u for u, _ in items]
+        outcome = self._verify(sent, shapes, started)
         ok: list[str] = []
-        for cid in sent:
-            reason = unfinished.get(cid) or outcome.get(cid)
-            if reason:
-                failed.append(RecordFailure(record_id=cid, reason=reason))
+        failed: list[RecordFailure] = []
+        for update in sent:
+            problem = unfinished.get(update.contact_id) or outcome.get(update.contact_id)
+            if problem:
+                failed.append(RecordFailure(record_id=update.contact_id, reason=problem))
             else:
-                ok.append(cid)
+                ok.append(update.contact_id)
         return WriteResult(ok=tuple(ok), failed=tuple(failed))
+
+    def _emails_of(self, contact_ids: Sequence[str]) -> dict[str, str | None]:
+        """Emails of contacts an update names by id only: from the last pull, else looked up
+        20 at a time (``GET /contacts?ids=``); a contact that no longer exists maps to None."""
+        out = {c: self._emails[c] for c in contact_ids if c in self._emails}
+        unknown = [c for c in contact_ids if c not in out and c.isdigit()]
+        for start in range(0, len(unknown), 20):
+            for raw in self._contacts_by_ids([int(c) for c in unknown[start : start + 20]]):
+                out[str(raw["id"])] = self._emails[str(raw["id"])] = raw.get("email") or None
+        return out
+
+    def _contacts_by_ids(self, ids: list[int]) -> list[Mapping[str, Any]]:
+        body = self._call(
+            "contacts.list",
+            lambda: self.sdk.contacts.with_raw_response.get_contacts(
+                ids=ids, limit=len(ids), request_options=NO_RETRY
+            ),
+        ).body
+        return list((body or {}).get("contacts") or ())
 
     def _write_shapes(
         self, keys: set[str], catalogue: Mapping[str, Mapping[str, Any]]
@@ -982,19 +1097,28 @@ class BrevoPlatform:
         if kind == "pull_purchases":
             if s.purchases == "orders":
                 return {OTHER: _pages(n, s.orders_page)}
-            return {OTHER: _pages(n, s.deals_page) + 1 + (0 if s.close_date_attribute else 1)}
+            catalogue = 0 if s.close_date_attribute and s.currency_attribute else 1
+            return {OTHER: _pages(n, s.deals_page) + 1 + catalogue}
         if n == 0:
             return {}
         if kind in ("create_field", "update_field"):
             return {CONTACTS: n + 1}
+        # One-time lookups (and creates) of the folder and the import list, until known.
+        folder = 0 if self._folder_id is not None else 2
         if kind == "create_list":
-            return {CONTACTS: n + 2}
+            return {CONTACTS: n + folder}
         if kind == "write_fields":
+            if n <= s.put_max:
+                return {CONTACTS: 1 + n}
+            # contacts without email go one by one: as many as the last pull suggests
+            known = len(self._emails)
+            puts = round(n * sum(1 for e in self._emails.values() if not e) / known) if known else 0
+            ensure = puts + (0 if self._import_list_id is not None else folder + 2)
             imports = max(
                 math.ceil(n / s.write_batch), math.ceil(n * IMPORT_BYTES_PER_CONTACT / s.import_max_bytes)
             )
             return {
-                CONTACTS: 1 + imports + _pages(n, s.contacts_page),
+                CONTACTS: 1 + ensure + imports + _pages(n, s.contacts_page),
                 OTHER: imports * s.expected_import_polls,
             }
         if kind in ("add_members", "remove_members"):

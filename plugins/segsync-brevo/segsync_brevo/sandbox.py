@@ -297,7 +297,10 @@ class BrevoSandbox:
             for p in data.purchases:
                 contact = int(p.contact_id) if p.contact_id.isdigit() else None
                 closed = parse_datetime(p.closedate)
-                self._add_deal(p.deal_id, contact, p.amount, closed, p.stage)
+                # seeded deals were created (and last changed) when they closed
+                deal = self._add_deal(p.deal_id, contact, p.amount, closed, p.stage, created=closed)
+                if p.currency:
+                    self.deals[deal].attributes["deal_currency"] = p.currency
 
     def add_purchase(self, contact_id: str, amount: Decimal, closed_at: dt.datetime) -> str:
         with self.server.lock:
@@ -406,14 +409,24 @@ class BrevoSandbox:
             contact.modified = now
 
     def _add_deal(
-        self, seed_id: str | None, contact: int | None, amount: str, closed: dt.datetime | None, stage: str
+        self,
+        deal_id: str | None,
+        contact: int | None,
+        amount: str,
+        closed: dt.datetime | None,
+        stage: str,
+        *,
+        created: dt.datetime | None = None,
     ) -> str:
+        """A deal (and the matching eCommerce order, same id); new ones get Brevo-like ids."""
         number = self._next["deal"]
         self._next["deal"] += 1
-        deal_id = f"{0x64F0 << 80 | number:024x}"  # 24 hex digits, like Brevo's object ids
-        created = closed or self.now()
+        deal_id = deal_id or f"{0x64F0 << 80 | number:024x}"  # 24 hex digits, like Brevo's object ids
+        if deal_id in self.deals:
+            raise ValueError(f"deal id {deal_id!r} appears twice")
+        created = created or self.now()
         attrs: dict[str, Any] = {
-            "deal_name": f"Order {seed_id or number}",
+            "deal_name": f"Order {deal_id}",
             "pipeline": self.pipeline_id,
             "deal_stage": self.stages[stage],
             "created_at": _ts(created),
@@ -496,6 +509,7 @@ class BrevoSandbox:
             ("POST", r"/v3/contacts/lists/(?P<list>\d+)/contacts/remove", self._remove_from_list),
             ("POST", r"/v3/contacts/import", self._import),
             ("GET", r"/v3/contacts/(?P<ident>.+)", self._get_contact),
+            ("PUT", r"/v3/contacts/(?P<ident>.+)", self._update_contact),
             ("DELETE", r"/v3/contacts/(?P<ident>.+)", self._remove_contact),
             ("GET", r"/v3/processes/(?P<process>\d+)", self._get_process),
             ("GET", r"/v3/crm/deals", self._get_deals),
@@ -660,6 +674,33 @@ class BrevoSandbox:
         self._only(req, ("identifierType", "startDate", "endDate"))
         contact = self._identify(req, m["ident"])
         return Response(200, {**self._contact_json(contact), "statistics": {}})
+
+    def _update_contact(self, req: Request, m: re.Match[str]) -> Response:
+        self._only(req, ("identifierType",))
+        contact = self._identify(req, m["ident"])
+        body = self._body(req)
+        allowed = {"attributes", "emailBlacklisted", "smsBlacklisted", "listIds", "unlinkListIds", "ext_id"}
+        unknown = set(body) - allowed
+        if unknown:
+            raise _bad(f"unknown body field {sorted(unknown)[0]}")
+        values = body.get("attributes") or {}
+        if not isinstance(values, dict):
+            raise _bad("attributes must be an object")
+        names = {k.upper(): v for k, v in values.items()}
+        missing = sorted(n for n in names if n not in self.attributes)
+        if missing:
+            raise _bad(f"attribute {missing[0]} does not exist in this account")
+        for name, value in names.items():
+            # An empty string clears (unconfirmed on Brevo; segsync reads clears back).
+            self._set_attribute(contact, self.attributes[name], value, erase=True)
+        for key, add in (("listIds", True), ("unlinkListIds", False)):
+            for lid in body.get(key) or ():
+                if lid not in self.lists:
+                    raise _missing("List ID")
+                (self.members[lid].add if add else self.members[lid].discard)(contact.id)
+                (contact.lists.add if add else contact.lists.discard)(lid)
+        self._touch(contact)
+        return Response(204)
 
     def _remove_contact(self, req: Request, m: re.Match[str]) -> Response:
         self._only(req, ("identifierType",))
@@ -1022,6 +1063,16 @@ class BrevoSandbox:
         ok = isinstance(value, str | int | float) and not isinstance(value, bool)
         return ok, str(value) if ok else None
 
+    def _set_attribute(self, contact: _Contact, attr: _Attribute, value: Any, *, erase: bool) -> None:
+        """Store one value as Brevo would: empty clears (when erasing), wrong types are ignored."""
+        if value is None or value == "":
+            if erase:
+                contact.attributes.pop(attr.name, None)
+            return
+        ok, stored = self._coerce(attr, value)
+        if ok:
+            contact.attributes[attr.name] = stored
+
     def _apply_import(self, proc: _Process) -> None:
         body = proc.payload
         if body.get("kind") == "remove_all":
@@ -1052,16 +1103,8 @@ class BrevoSandbox:
                 values = {k.upper(): v for k, v in (item.get("attributes") or {}).items()}
                 for name in columns if erase else values:
                     attr = self.attributes.get(name)
-                    if attr is None:
-                        continue  # Brevo ignores attributes the account does not have
-                    value = values.get(name, "")
-                    if value is None or value == "":
-                        if erase and existing:
-                            contact.attributes.pop(name, None)
-                        continue
-                    ok, stored = self._coerce(attr, value)
-                    if ok:
-                        contact.attributes[name] = stored
+                    if attr is not None:  # Brevo ignores attributes the account does not have
+                        self._set_attribute(contact, attr, values.get(name, ""), erase=erase and existing)
             for lid in list_ids:
                 if lid in self.lists:
                     self.members[lid].add(contact.id)
@@ -1088,15 +1131,21 @@ class BrevoSandbox:
                 "modifiedSince", "createdSince", "offset", "limit", "sort", "sortBy",
             ),
         )  # fmt: skip
-        if req.arg("sortBy") not in (None, "created_at"):
-            raise _bad("the segsync sandbox sorts deals by created_at only")
+        sort_by = req.arg("sortBy", "created_at")
+        if sort_by not in ("created_at", "last_updated_date"):
+            raise _bad("the segsync sandbox sorts deals by created_at or last_updated_date only")
         modified = self._since(req, "modifiedSince")
         created = self._since(req, "createdSince")
         stage = req.arg("filters[attributes.deal_stage]")
         linked = req.arg("filters[linkedContactsIds]")
         deals = []
-        for deal in sorted(self.deals.values(), key=lambda d: (d.created, d.id)):
-            updated = parse_datetime(deal.attributes.get("last_updated_date")) or deal.created
+
+        def updated_at(deal: _Deal) -> dt.datetime:
+            return parse_datetime(deal.attributes.get("last_updated_date")) or deal.created
+
+        order = updated_at if sort_by == "last_updated_date" else (lambda d: d.created)
+        for deal in sorted(self.deals.values(), key=lambda d: (order(d), d.id)):
+            updated = updated_at(deal)
             if modified is not None and updated < modified:
                 continue
             if created is not None and deal.created < created:
@@ -1129,6 +1178,7 @@ class BrevoSandbox:
             ("pipeline", "Pipeline", "pipeline", False),
             ("deal_stage", "Deal stage", "stage", False),
             ("close_date", "Close date", "date", False),
+            ("deal_currency", "Currency", "text", False),  # a custom attribute this account has
             ("created_at", "Created at", "date", False),
         ]
         return Response(
