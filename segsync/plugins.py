@@ -87,7 +87,9 @@ def _trace_after(
 def _call_each(pm: pluggy.PluginManager, hook_name: str, make_arg: Any) -> None:
     """Call a register_* hook impl by impl, so the register object knows which plugin calls."""
     caller = getattr(pm.hook, hook_name)
-    for impl in reversed(caller.get_hookimpls()):
+    # Registration order: built-ins claim their names first, so a clash names the plugin that
+    # came later as the intruder (and the hint to block it points at a plugin, not at segsync).
+    for impl in caller.get_hookimpls():
         try:
             impl.function(**{name: make_arg(impl.plugin_name) for name in impl.argnames})
         except SegsyncError:
