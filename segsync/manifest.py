@@ -129,8 +129,12 @@ def validation_error(
     (``segments.custom`` in segsync.toml).
     """
     errors = err.errors(include_url=False)
-    first = errors[0]
+    # A misspelt key also makes the right one "missing": report the misspelling, with its fix.
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(first["loc"])
+    bad_name = bool(loc) and loc[-1] == "[key]"  # pydantic's marker for an invalid dict key
+    if bad_name:
+        loc = loc[:-1]
     where = f"{source}: {format_loc((*prefix, *loc))}" if (prefix or loc) else source
     kind = first["type"]
     hint = ""
@@ -145,8 +149,11 @@ def validation_error(
         problem = "required key is missing"
     else:
         problem = str(first["msg"]).removeprefix("Value error, ")
+        if bad_name:
+            problem = f"invalid name: {problem}"
     if len(errors) > 1:
-        problem += f" [+{len(errors) - 1} more problem(s) in this file]"
+        more = f"+{len(errors) - 1} more problem(s) in this file"
+        hint = f"{hint}; {more}" if hint else more
     return ManifestError(where, problem, hint)
 
 

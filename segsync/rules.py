@@ -226,7 +226,7 @@ def _parse_condition(raw: Mapping[str, Any], ctx: RuleContext, loc: str) -> Cond
     if ftype is None:
         hint = did_you_mean(name, ctx.known_fields()) or "declare contact properties under [properties]"
         raise ctx.fail(
-            f"{loc}.field", f"unknown field {name!r} (not a feature nor a declared property)", hint
+            f"{loc}.field", f"unknown field {name!r} (neither a feature nor a declared property)", hint
         )
     op_name = raw.get("op")
     if not isinstance(op_name, str):
