@@ -753,3 +753,20 @@ def test_sync_project_end_to_end_with_the_standard_pack(tmp_path):
         assert TOKEN.encode() not in stored.read_bytes(), f"a secret reached {stored.name}"
     with StateStore(config.state_path) as store:
         assert [j.status for j in store.recent_jobs()] == ["succeeded", "succeeded"]
+
+
+def test_deleting_the_state_file_costs_a_full_resync_never_wrong_data(env):
+    env.sync()
+    before = env.crm.snapshot()
+    env.store.close()
+    for leftover in env.path.parent.glob("state.db*"):
+        leftover.unlink()
+    env.store = StateStore(env.path, wall_clock=env.wall)
+    pages_before = env.crm.count("deals.page")
+    result = env.sync()
+    assert result.report.purchases_pulled == 12, "no cursor: every purchase is pulled again"
+    assert env.crm.count("deals.page") - pages_before == 3
+    assert result.plan is not None
+    assert not result.plan.writes_anything, "lists are found again by name, values compared with the CRM"
+    assert env.crm.snapshot() == before
+    assert set(env.store.remote_ids("fake", ACCOUNT, "list")) == {"tier.new", "tier.repeat"}
