@@ -59,6 +59,7 @@ from segsync.plan import (
     WriteFields,
     list_target,
     make_plan,
+    natural_key,
 )
 from segsync.platform import Platform
 from segsync.report import JobInfo, JobStatus, SegmentChange, SyncReport
@@ -314,7 +315,6 @@ class _Job:
         self.rebuilt: set[str] = set()
         self.batches = 0
         self.last_beat = self.runner.clock.now()
-        self.desired: Desired | None = None
         self.info: JobInfo
         self.report: SyncReport
 
@@ -422,7 +422,6 @@ class _Job:
 
         self._phase("compute")
         desired = self.spec.compute(contacts, purchases, self.as_of)
-        self.desired = desired
         rejections.extend(desired.rejections)
         self.store.record_rejections(self.info.job_id, rejections)
         self.report.rejected = len(rejections)
@@ -707,7 +706,7 @@ class _Job:
         target = list_target(key)
         ids = sorted(
             (c for c in desired.members.get(key, ()) if c in live and (target, c) not in held),
-            key=lambda c: (len(c), c),
+            key=natural_key,
         )
         size = self.platform.limits.membership_batch
         for n, batch in enumerate(chunks(ids, size), start=1):
