@@ -1,0 +1,600 @@
+"""From contacts and purchases to the desired CRM state: managed field values, lists, members.
+
+:func:`compute` is the pure heart of segsync; the engine pulls, calls it, then plans the
+difference against what the CRM holds. Same inputs and ``as_of`` → same :class:`Desired`,
+and feeding ``Desired.values`` back as ``Contact.managed`` changes nothing (idempotence: the
+previous-segment and segment-since fields are carried over from what the CRM already holds).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, NamedTuple
+
+from segsync.config import ProjectConfig, effective_as_of
+from segsync.features import RFM_FEATURES, summarise
+from segsync.manifest import RFM_SEGMENT_FIELD, SegmentPack, SegmentSet
+from segsync.models import (
+    Contact,
+    FieldOption,
+    FieldSpec,
+    FieldValue,
+    ListSpec,
+    Purchase,
+    PurchaseSummary,
+    Rejection,
+)
+from segsync.registry import Registry
+from segsync.rfm import RfmScores, score_population
+from segsync.rules import Predicate, PropertyType, bind, coerce, parse_date
+
+CENT = Decimal("0.01")
+PREVIOUS_FIELD = "segsync_previous_segment"
+SINCE_FIELD = "segsync_segment_since"
+#: A set's memo of rule results is dropped once it holds this many distinct inputs: sets over
+#: high-cardinality fields (dates, amounts) would only pay for keys that never repeat.
+MEMO_LIMIT = 4096
+
+
+class Movement(NamedTuple):
+    """A contact's segment in an exclusive set differs from what the CRM holds.
+
+    A tuple, not a dataclass: a first sync creates one per contact.
+    """
+
+    contact_id: str
+    set_key: str
+    old: str | None
+    new: str | None
+
+
+@dataclass(frozen=True)
+class SegmentStats:
+    set_key: str
+    segment_key: str
+    name: str
+    contacts: int
+    orders: int
+    revenue: Decimal
+    #: share of all accepted contacts' revenue, 0..1 (0 when there is no revenue at all)
+    revenue_share: float
+    #: revenue / orders of the segment's contacts; None without orders
+    average_order: Decimal | None
+
+
+@dataclass(frozen=True)
+class SetSummary:
+    key: str
+    label: str
+    mode: str
+    segments: tuple[SegmentStats, ...]
+    #: contacts matching no segment (exclusive sets; 0 for independent ones)
+    unmatched: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Figures for ``segsync report`` and the demo."""
+
+    as_of: dt.date
+    bins: int
+    contacts: int
+    customers: int
+    revenue: Decimal
+    rejected: int
+    sets: tuple[SetSummary, ...]
+    #: customers per (R, F) cell, every cell of the bins × bins grid present
+    rfm_grid: dict[tuple[int, int], int]
+
+    def segment(self, set_key: str, segment_key: str) -> SegmentStats:
+        for s in self.sets:
+            if s.key == set_key:
+                for seg in s.segments:
+                    if seg.segment_key == segment_key:
+                        return seg
+        raise KeyError(f"{set_key}.{segment_key}")
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What the CRM should hold after a sync."""
+
+    as_of: dt.date
+    #: every managed field, in a stable order
+    fields: tuple[FieldSpec, ...]
+    lists: tuple[ListSpec, ...]
+    #: every managed field key for every accepted contact; None means empty
+    values: dict[str, dict[str, FieldValue]]
+    #: list key → members, for every list in ``lists``
+    members: dict[str, frozenset[str]]
+    #: exclusive set key → contact id → segment key (None: matched nothing)
+    segments: dict[str, dict[str, str | None]]
+    changes: tuple[Movement, ...]
+    rejections: tuple[Rejection, ...]
+    summary: Summary
+    #: every set (independent ones too) → segment key → contacts matching it
+    matched: dict[str, dict[str, frozenset[str]]] = dc_field(default_factory=dict)
+
+
+# -- specs -----------------------------------------------------------------------------------
+
+
+def list_key(segment_set: SegmentSet, segment_key: str) -> str:
+    return f"{segment_set.key}.{segment_key}"
+
+
+def _options(segment_set: SegmentSet) -> tuple[FieldOption, ...]:
+    return tuple(
+        FieldOption(value=s.key, label=s.name, description=s.description) for s in segment_set.segments
+    )
+
+
+def _all_sets(packs: Sequence[SegmentPack]) -> list[SegmentSet]:
+    return [s for pack in packs for s in pack.sets]
+
+
+def rfm_set(packs: Sequence[SegmentPack]) -> SegmentSet | None:
+    """The exclusive set written to ``segsync_rfm_segment``, if any pack declares one."""
+    return next((s for s in _all_sets(packs) if s.field == RFM_SEGMENT_FIELD), None)
+
+
+def desired_fields(config: ProjectConfig, packs: Sequence[SegmentPack]) -> tuple[FieldSpec, ...]:
+    """Every field segsync manages for this configuration (the engine needs these to pull)."""
+    bins = config.rfm.bins
+    primary = rfm_set(packs)
+    specs: list[FieldSpec] = []
+    if primary is not None:
+        specs.append(
+            FieldSpec(
+                key=RFM_SEGMENT_FIELD,
+                label=primary.label,
+                type="enumeration",
+                description=primary.description or "segment of the RFM map; first match wins",
+                options=_options(primary),
+            )
+        )
+    for key, label, text in (
+        ("segsync_rfm_r_score", "RFM recency score", f"1 (longest ago) to {bins} (most recent)"),
+        ("segsync_rfm_f_score", "RFM frequency score", f"1 (fewest orders) to {bins} (most)"),
+        ("segsync_rfm_m_score", "RFM monetary score", f"1 (lowest {config.rfm.monetary}) to {bins}"),
+    ):
+        specs.append(
+            FieldSpec(key=key, label=label, type="number", description=f"{text}; empty: no purchase")
+        )
+    specs.append(
+        FieldSpec(
+            key="segsync_rfm_score",
+            label="RFM score",
+            type="string",
+            description='R, F and M scores, e.g. "545"',
+        )
+    )
+    if config.rfm.write_recency_days:
+        specs.append(
+            FieldSpec(
+                key="segsync_recency_days",
+                label="Days since last purchase",
+                type="number",
+                description="days from the latest order to the reference date",
+            )
+        )
+    window = (
+        f"in the last {config.rfm.frequency_window_days} days" if config.rfm.frequency_window_days else ""
+    )
+    specs += [
+        FieldSpec(
+            key="segsync_order_count",
+            label="Order count",
+            type="number",
+            description=f"won orders {window}".strip(),
+        ),
+        FieldSpec(
+            key="segsync_revenue",
+            label="Revenue",
+            type="number",
+            description=f"orders minus refunds {window}, {config.rfm.currency}".replace("  ", " "),
+        ),
+        FieldSpec(
+            key="segsync_average_order",
+            label="Average order value",
+            type="number",
+            description=f"revenue / orders, {config.rfm.currency}",
+        ),
+        FieldSpec(
+            key="segsync_first_purchase", label="First purchase", type="date", description="first order"
+        ),
+        FieldSpec(
+            key="segsync_last_purchase", label="Last purchase", type="date", description="latest order"
+        ),
+    ]
+    if primary is not None:
+        specs += [
+            FieldSpec(
+                key=PREVIOUS_FIELD,
+                label="Previous RFM segment",
+                type="enumeration",
+                description="the RFM segment before the current one",
+                options=_options(primary),
+            ),
+            FieldSpec(
+                key=SINCE_FIELD,
+                label="In RFM segment since",
+                type="date",
+                description="when the contact entered its current RFM segment",
+            ),
+        ]
+    for s in _all_sets(packs):
+        if s.exclusive and s is not primary and s.field is not None:
+            specs.append(
+                FieldSpec(
+                    key=s.field,
+                    label=s.label,
+                    type="enumeration",
+                    description=s.description,
+                    options=_options(s),
+                )
+            )
+    return tuple(specs)
+
+
+def desired_lists(packs: Sequence[SegmentPack]) -> tuple[ListSpec, ...]:
+    """One list per segment that keeps one; exclusive ones carry the filter for dynamic lists."""
+    out: list[ListSpec] = []
+    for s in _all_sets(packs):
+        for seg in s.segments:
+            if not seg.list:
+                continue
+            out.append(
+                ListSpec(
+                    key=list_key(s, seg.key),
+                    name=seg.list_name,
+                    description=seg.description,
+                    filter_field=s.field if s.exclusive else None,
+                    filter_value=seg.key if s.exclusive else None,
+                )
+            )
+    return tuple(out)
+
+
+def required_properties(
+    config: ProjectConfig, packs: Sequence[SegmentPack], registry: Registry
+) -> tuple[str, ...]:
+    """Contact properties the rules read (the engine asks the platform to pull these)."""
+    used = frozenset().union(*(p.fields for p in packs))
+    return tuple(sorted(n for n in used if n not in registry.features and n in config.properties))
+
+
+# -- compute ---------------------------------------------------------------------------------
+
+
+def _accept_contacts(contacts: Iterable[Contact]) -> tuple[list[Contact], set[str], list[Rejection]]:
+    accepted: list[Contact] = []
+    pulled: set[str] = set()
+    rejections: list[Rejection] = []
+    for c in contacts:
+        if c.id in pulled:
+            rejections.append(
+                Rejection(
+                    kind="contact", record_id=c.id, reason="duplicate contact id; the first copy is used"
+                )
+            )
+            continue
+        pulled.add(c.id)
+        if not (c.email or "").strip():
+            rejections.append(Rejection(kind="contact", record_id=c.id, reason="missing email"))
+            continue
+        accepted.append(c)
+    return accepted, pulled, rejections
+
+
+def _purchases_of(
+    purchases: Iterable[Purchase], accepted: set[str], pulled: set[str], rejections: list[Rejection]
+) -> list[Purchase]:
+    """Purchases of accepted contacts; those of unknown contacts are rejected (those of contacts
+    rejected for their own reasons are covered by that rejection)."""
+    out: list[Purchase] = []
+    for p in purchases:
+        if p.contact_id in accepted:
+            out.append(p)
+        elif p.contact_id not in pulled:
+            reason = (
+                f"contact {p.contact_id} was not among the pulled contacts (deleted or not a contact)"
+                if p.contact_id
+                else "not associated with any contact"
+            )
+            rejections.append(Rejection(kind="purchase", record_id=p.id, reason=reason))
+    return out
+
+
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _as_date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        return parse_date(value)
+    return None
+
+
+class _Classifier:
+    """Evaluates one set's segments for a contact's values, memoised on the fields it reads."""
+
+    def __init__(self, segment_set: SegmentSet, as_of: dt.date) -> None:
+        self.set = segment_set
+        self.fields = tuple(sorted(segment_set.fields))
+        self.tests: tuple[tuple[str, Predicate], ...] = tuple(
+            (s.key, bind(s.rule, as_of)) for s in segment_set.segments
+        )
+        self.memo: dict[tuple[Any, ...], tuple[str, ...]] | None = {}
+
+    def matches(self, values: Mapping[str, Any]) -> tuple[str, ...]:
+        """Keys of matching segments: at most the first one for exclusive sets."""
+        memo = self.memo
+        if memo is None:
+            return self._evaluate(values)
+        key = tuple([values.get(f) for f in self.fields])
+        found = memo.get(key)
+        if found is None:
+            found = memo[key] = self._evaluate(values)
+            if len(memo) >= MEMO_LIMIT:
+                self.memo = None
+        return found
+
+    def _evaluate(self, values: Mapping[str, Any]) -> tuple[str, ...]:
+        if self.set.exclusive:
+            for k, test in self.tests:
+                if test(values):
+                    return (k,)
+            return ()
+        return tuple([k for k, test in self.tests if test(values)])
+
+
+def compute(
+    contacts: Sequence[Contact],
+    purchases: Sequence[Purchase],
+    *,
+    config: ProjectConfig,
+    packs: Sequence[SegmentPack],
+    registry: Registry,
+    as_of: dt.date,
+) -> Desired:
+    """The desired state for these contacts and purchases on ``as_of`` (``[rfm] as_of`` wins).
+
+    Contacts without an email or seen twice are rejected and get no values. Contacts without
+    purchases get empty RFM and purchase fields and the segment whose rule matches them (the
+    standard map's "No purchase yet").
+    """
+    with _gc_paused():
+        return _compute(contacts, purchases, config=config, packs=packs, registry=registry, as_of=as_of)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for the duration of one compute.
+
+    compute allocates millions of short-lived, acyclic objects on top of a heap that holds every
+    pulled contact and purchase; each full collection walks that whole heap and together they
+    cost about a third of the run. Nothing compute creates forms a reference cycle, so pausing
+    frees no less memory. The previous state is restored, whatever happens.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _compute(
+    contacts: Sequence[Contact],
+    purchases: Sequence[Purchase],
+    *,
+    config: ProjectConfig,
+    packs: Sequence[SegmentPack],
+    registry: Registry,
+    as_of: dt.date,
+) -> Desired:
+    as_of = effective_as_of(config, as_of)
+    settings = config.rfm
+    accepted, pulled, rejections = _accept_contacts(contacts)
+    accepted_ids = {c.id for c in accepted}
+    bought = _purchases_of(purchases, accepted_ids, pulled, rejections)
+    summaries, purchase_rejections = summarise(bought, settings, as_of)
+    rejections += purchase_rejections
+    scores = score_population(summaries, settings, as_of)
+
+    sets = _all_sets(packs)
+    used = frozenset().union(*(s.fields for s in sets))
+    feature_fns = [
+        (n, registry.features[n].compute)
+        for n in sorted(used)
+        if n in registry.features and n not in RFM_FEATURES
+    ]
+    props: list[tuple[str, PropertyType]] = [
+        (n, config.properties[n])
+        for n in sorted(used)
+        if n not in registry.features and n in config.properties
+    ]
+    rfm_used = [n for n in RFM_FEATURES if n in used]
+    classifiers = [_Classifier(s, as_of) for s in sets]
+    primary = rfm_set(packs)
+    fields = desired_fields(config, packs)
+    empty_row: dict[str, FieldValue] = dict.fromkeys(f.key for f in fields)
+    option_keys = {s.key: {seg.key for seg in s.segments} for s in sets}
+
+    values: dict[str, dict[str, FieldValue]] = {}
+    matched: dict[str, dict[str, set[str]]] = {s.key: {seg.key: set() for seg in s.segments} for s in sets}
+    exclusive_of: dict[str, dict[str, str | None]] = {s.key: {} for s in sets if s.exclusive}
+    changes: list[Movement] = []
+    for contact in accepted:
+        cid = contact.id
+        summary = summaries.get(cid)
+        sc = scores.get(cid)
+        inputs: dict[str, Any] = {name: fn(contact, summary, as_of) for name, fn in feature_fns}
+        for name, ptype in props:
+            raw = contact.properties.get(name)
+            if raw is None and name == "email":
+                raw = contact.email
+            inputs[name] = coerce(raw, ptype)
+        if rfm_used:
+            inputs.update(_rfm_inputs(sc, settings.bins))
+        row = dict(empty_row)
+        if summary is not None:
+            _fill_purchase_values(row, summary, sc, settings.bins, as_of, settings.write_recency_days)
+        for clf in classifiers:
+            keys = clf.matches(inputs)
+            for k in keys:
+                matched[clf.set.key][k].add(cid)
+            if not clf.set.exclusive or clf.set.field is None:
+                continue
+            new = keys[0] if keys else None
+            exclusive_of[clf.set.key][cid] = new
+            row[clf.set.field] = new
+            old = _text(contact.managed.get(clf.set.field))
+            if old != new:
+                changes.append(Movement(cid, clf.set.key, old, new))
+            if clf.set is primary:
+                _carry_history(row, contact.managed, old, new, as_of, option_keys[primary.key])
+        values[cid] = row
+
+    lists = desired_lists(packs)
+    members: dict[str, frozenset[str]] = {}
+    for spec in lists:
+        set_key, _, seg_key = spec.key.partition(".")
+        members[spec.key] = frozenset(matched[set_key][seg_key])
+    frozen_matched = {k: {seg: frozenset(ids) for seg, ids in v.items()} for k, v in matched.items()}
+    figures = _summarise_sets(
+        sets,
+        frozen_matched,
+        exclusive_of,
+        summaries,
+        scores,
+        as_of,
+        settings.bins,
+        len(accepted),
+        len(rejections),
+    )
+    return Desired(
+        as_of=as_of,
+        fields=fields,
+        lists=lists,
+        values=values,
+        members=members,
+        segments=exclusive_of,
+        changes=tuple(changes),
+        rejections=tuple(rejections),
+        summary=figures,
+        matched=frozen_matched,
+    )
+
+
+def _rfm_inputs(sc: RfmScores | None, bins: int) -> dict[str, Any]:
+    if sc is None:
+        return dict.fromkeys(RFM_FEATURES)
+    return {"rfm_r": sc.r, "rfm_f": sc.f, "rfm_m": sc.m, "rfm_score": sc.code(bins)}
+
+
+def _fill_purchase_values(
+    row: dict[str, FieldValue],
+    summary: PurchaseSummary,
+    sc: RfmScores | None,
+    bins: int,
+    as_of: dt.date,
+    recency: bool,
+) -> None:
+    row["segsync_order_count"] = summary.orders
+    row["segsync_revenue"] = _money(summary.revenue)
+    row["segsync_average_order"] = _money(summary.revenue / summary.orders) if summary.orders else None
+    row["segsync_first_purchase"] = summary.first_purchase.date()
+    row["segsync_last_purchase"] = last = summary.last_purchase.date()
+    if recency:
+        row["segsync_recency_days"] = (as_of - last).days
+    if sc is not None:
+        row["segsync_rfm_r_score"] = sc.r
+        row["segsync_rfm_f_score"] = sc.f
+        row["segsync_rfm_m_score"] = sc.m
+        row["segsync_rfm_score"] = sc.code(bins)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _carry_history(
+    row: dict[str, FieldValue],
+    managed: Mapping[str, FieldValue],
+    old: str | None,
+    new: str | None,
+    as_of: dt.date,
+    options: set[str],
+) -> None:
+    """Previous segment and since-date: moved → (old, as_of); stayed → keep what the CRM holds."""
+    if old != new:
+        previous, since = old, (as_of if new is not None else None)
+    else:
+        previous = _text(managed.get(PREVIOUS_FIELD))
+        since = _as_date(managed.get(SINCE_FIELD)) or (as_of if new is not None else None)
+    # A segment removed from the pack is no longer an option of the enumeration.
+    row[PREVIOUS_FIELD] = previous if previous in options else None
+    row[SINCE_FIELD] = since
+
+
+def _summarise_sets(
+    sets: Sequence[SegmentSet],
+    matched: Mapping[str, Mapping[str, frozenset[str]]],
+    exclusive_of: Mapping[str, Mapping[str, str | None]],
+    summaries: Mapping[str, PurchaseSummary],
+    scores: Mapping[str, RfmScores],
+    as_of: dt.date,
+    bins: int,
+    contacts: int,
+    rejected: int,
+) -> Summary:
+    revenue_of = {cid: s.revenue for cid, s in summaries.items()}
+    orders_of = {cid: s.orders for cid, s in summaries.items()}
+    total = sum(revenue_of.values(), Decimal(0))
+    out: list[SetSummary] = []
+    for s in sets:
+        stats: list[SegmentStats] = []
+        for seg in s.segments:
+            customers = [c for c in matched[s.key][seg.key] if c in summaries]
+            revenue = sum(map(revenue_of.__getitem__, customers), Decimal(0))
+            orders = sum(map(orders_of.__getitem__, customers))
+            stats.append(
+                SegmentStats(
+                    set_key=s.key,
+                    segment_key=seg.key,
+                    name=seg.name,
+                    contacts=len(matched[s.key][seg.key]),
+                    orders=orders,
+                    revenue=_money(revenue),
+                    revenue_share=float(revenue / total) if total else 0.0,
+                    average_order=_money(revenue / orders) if orders else None,
+                )
+            )
+        unmatched = sum(1 for v in exclusive_of.get(s.key, {}).values() if v is None)
+        out.append(SetSummary(s.key, s.label, s.mode, tuple(stats), unmatched))
+    grid = {(r, f): 0 for r in range(1, bins + 1) for f in range(1, bins + 1)}
+    for sc in scores.values():
+        grid[(sc.r, sc.f)] += 1
+    return Summary(
+        as_of=as_of,
+        bins=bins,
+        contacts=contacts,
+        customers=len(summaries),
+        revenue=_money(total),
+        rejected=rejected,
+        sets=tuple(out),
+        rfm_grid=grid,
+    )
