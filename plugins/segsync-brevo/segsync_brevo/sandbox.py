@@ -136,6 +136,7 @@ class _Order:
     status: str
     created: dt.datetime
     updated: dt.datetime
+    email: str | None = None  # orders a shop sent with an email only
 
 
 @dataclass
@@ -357,6 +358,16 @@ class BrevoSandbox:
             if order is not None:
                 order.status = {"won": "completed", "lost": "cancelled", "open": "pending"}[stage]
                 order.updated = self.now()
+
+    def add_order(self, email: str, amount: Decimal, status: str = "completed") -> str:
+        """An eCommerce order that names its buyer by email only, as shops often send them."""
+        with self.server.lock:
+            number = self._next["deal"]
+            self._next["deal"] += 1
+            order_id = f"order-{number}"
+            now = self.now()
+            self.orders[order_id] = _Order(order_id, None, float(amount), status, now, now, email=email)
+            return order_id
 
     def add_attribute(self, name: str, category: str, type_: str | None) -> None:
         """An attribute a user made (not segsync's), e.g. to provoke a type conflict."""
@@ -1221,6 +1232,8 @@ class BrevoSandbox:
                 item["contact_id"] = contact.id
                 if contact.email:
                     item["email"] = contact.email
+            elif o.email:
+                item["email"] = o.email
             out.append(item)
         return Response(200, {"orders": out, "count": len(orders)})
 
