@@ -63,7 +63,7 @@ from segsync.plan import (
 )
 from segsync.platform import Platform
 from segsync.report import JobInfo, JobStatus, SegmentChange, SyncReport
-from segsync.state import DEFAULT_MAX_FAILED_RUNS, StateStore, scrub
+from segsync.state import StateStore, scrub
 
 if TYPE_CHECKING:
     from segsync.config import ProjectConfig
@@ -145,7 +145,7 @@ def run_sync(
     dry_run: bool = False,
     full: bool = False,
     retry_failed: bool = False,
-    max_failed_runs: int = DEFAULT_MAX_FAILED_RUNS,
+    max_failed_runs: int | None = None,
     dynamic_lists: bool | None = None,
     progress: Callable[[Progress], None] | None = None,
     purchase_chunk: int = PURCHASE_CHUNK,
@@ -153,9 +153,13 @@ def run_sync(
     """Run one sync job (or, with ``dry_run``, everything up to the plan).
 
     ``account`` names the CRM account in the state store (see
-    :func:`segsync.connect.account_key`). ``dynamic_lists`` None means: the platform's own
-    ``dynamic_lists`` attribute when it has one (HubSpot DYNAMIC lists), else False.
+    :func:`segsync.connect.account_key`). ``max_failed_runs`` None means the runner's
+    ``RetryPolicy.max_failed_runs`` (``[retry]`` in segsync.toml). ``dynamic_lists`` None
+    means: the platform's own ``dynamic_lists`` attribute when it has one (HubSpot DYNAMIC
+    lists), else False.
     """
+    if max_failed_runs is None:
+        max_failed_runs = platform.runner.policy.max_failed_runs
     if dynamic_lists is None:
         dynamic_lists = bool(getattr(platform, "dynamic_lists", False))
     job = _Job(
@@ -210,7 +214,6 @@ def sync_project(
                 dry_run=dry_run,
                 full=full,
                 retry_failed=retry_failed,
-                max_failed_runs=getattr(config.project, "max_failed_runs", DEFAULT_MAX_FAILED_RUNS),
                 progress=progress,
             )
     finally:

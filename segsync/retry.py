@@ -100,6 +100,11 @@ class RetryPolicy(BaseModel):
         ge=0,
         description="longest wait for a rate budget before the job checkpoints and pauses",
     )
+    max_failed_runs: int = Field(
+        3,
+        ge=1,
+        description="syncs a record may fail before it is parked (sync --retry-failed tries it again)",
+    )
 
 
 class RateWindow(BaseModel):

@@ -10,7 +10,8 @@ resync, never wrong data. It holds:
 * the purchase cache and its cursor, for incremental purchase pulls;
 * job records (status, phase, counts, calls, 429s, retries, error), a checkpoint after every
   applied batch, and the rejections each pull produced;
-* per-record failures, retried on the next runs and parked after ``max_failed_runs``;
+* per-record failures, retried on the next runs and parked after ``max_failed_runs``
+  (``[retry] max_failed_runs``);
 * one lock per account, which survives a crash: a lock whose process is dead (same host) or
   whose heartbeat is stale is taken over, a live one raises :class:`JobLocked`.
 
@@ -38,7 +39,6 @@ from segsync.models import ContactUpdate, FieldValue, Purchase, RecordFailure, R
 from segsync.report import JobInfo, JobStatus, SyncReport
 
 SCHEMA_VERSION = 1
-DEFAULT_MAX_FAILED_RUNS = 3
 #: A lock whose owner has not written a heartbeat for this long is considered dead. Owners
 #: beat at every checkpoint and between calls, and the longest silent wait is a rate wait
 #: (``RetryPolicy.max_rate_wait``, 15 min by default), so this leaves room for it.
@@ -534,7 +534,7 @@ class StateStore:
         operation: str,
         failures: Iterable[RecordFailure],
         *,
-        max_failed_runs: int = DEFAULT_MAX_FAILED_RUNS,
+        max_failed_runs: int,
     ) -> None:
         """Count one failed run per record and job; park a record after ``max_failed_runs``."""
         now = self._now()

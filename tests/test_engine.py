@@ -425,6 +425,13 @@ def test_failed_records_are_retried_then_parked_then_retried_on_request(env):
     assert env.store.failures()[0].attempts == 1
 
 
+def test_how_many_failed_runs_park_a_record_is_a_retry_setting(env):
+    env.runner.policy = RetryPolicy(max_failed_runs=1)
+    env.sync(SyncSpec(FIELDS, LISTS, ("email",), invalid_tier))
+    (failure,) = env.store.failures()
+    assert failure.given_up
+
+
 def test_a_batch_refused_whole_is_split_to_find_the_bad_record(env, monkeypatch):
     real = FakePlatform.write_fields
 

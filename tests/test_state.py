@@ -217,9 +217,8 @@ def test_errors_and_reasons_lose_their_email_addresses(store):
 
 
 def fail(store, job, *ids, reason="invalid value for SEGSYNC_X"):
-    store.record_failures(
-        "fake", "a", job, "write", "fields", [RecordFailure(record_id=i, reason=reason) for i in ids]
-    )
+    failures = [RecordFailure(record_id=i, reason=reason) for i in ids]
+    store.record_failures("fake", "a", job, "write", "fields", failures, max_failed_runs=3)
 
 
 def test_failures_count_runs_and_park_after_the_limit(store):
