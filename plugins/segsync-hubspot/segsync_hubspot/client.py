@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -172,8 +172,14 @@ def translate_network(operation: str, exc: BaseException, host: str, timeout: fl
 
 
 @contextmanager
-def translated(operation: str, *, host: str, timeout: float) -> Iterator[None]:
-    """Turn anything the SDK raises into a segsync error (``from None``: no body in tracebacks)."""
+def translated(
+    operation: str, *, host: str, timeout: float, headers: Callable[[Any], None] | None = None
+) -> Iterator[None]:
+    """Turn anything the SDK raises into a segsync error (``from None``: no body in tracebacks).
+
+    ``headers`` receives an error answer's headers first (rate-limit counters come on errors too).
+
+    """
     try:
         yield
     except SegsyncError:
@@ -184,6 +190,8 @@ def translated(operation: str, *, host: str, timeout: float) -> Iterator[None]:
         status = _api_status(exc)
         if status is None:
             raise
+        if headers is not None and status != 429:  # a 429's own wait is in RateLimited.retry_after
+            headers(getattr(exc, "headers", None))
         raise translate_status(operation, exc, status) from None
 
 
@@ -227,7 +235,7 @@ class HubSpotClient:
         fn = getattr(sdk_api, f"{method}_with_http_info")
 
         def attempt() -> Any:
-            with translated(operation, host=self.host, timeout=self.timeout):
+            with translated(operation, host=self.host, timeout=self.timeout, headers=self._observe):
                 data, status, headers = fn(*args, _request_timeout=self.timeout, **kwargs)
             self._observe(headers)
             if status not in ok or data is None:

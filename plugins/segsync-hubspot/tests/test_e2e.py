@@ -367,23 +367,53 @@ def test_client_throttle_keeps_under_the_limit(
     assert clock.slept >= 20, "12 calls at 5 per 10 s need two waits"
 
 
-def test_a_429_is_retried_after_the_window(
+def test_rate_limit_headers_hold_calls_when_settings_are_too_generous(
     make_sandbox: MakeSandbox, make_platform: MakePlatform, clock: FakeClock
 ) -> None:
     sb = make_sandbox(SeedData([], []), rate_limit=3)
-    platform = make_platform(sb)  # believes in 190/10 s: the sandbox's 3 answers 429
-    for _ in range(4):
-        assert platform.find_list("nothing") is None
+    platform = make_platform(sb)  # believes in 190/10 s; the answers' headers say otherwise
+    for _ in range(7):
+        assert platform.find_list("nothing") is None  # 404s carry the headers too
+    assert platform.runner.stats.rate_limited == 0
+    assert clock.slept >= 20
+
+
+def test_a_429_is_retried_after_the_window(
+    make_sandbox: MakeSandbox, make_platform: MakePlatform, clock: FakeClock
+) -> None:
+    sb = make_sandbox(SeedData([], []), rate_limit=2)
+    platform = make_platform(sb)
+    with sb.server.lock:  # another app of the same account spends the window
+        sb.server.rates.take("ten_secondly")
+        sb.server.rates.take("ten_secondly")
+    assert platform.find_list("nothing") is None
     assert platform.runner.stats.rate_limited == 1
-    assert 10.0 in clock.sleeps, "waits the rate-limit interval from the headers"
+    assert clock.sleeps == [10.0], "waits the rate-limit interval from the 429's headers"
 
 
 def test_a_forced_429_with_retry_after(
     sandbox: HubSpotSandbox, platform: HubSpotPlatform, clock: FakeClock
 ) -> None:
     sandbox.server.set_faults(FaultPlan(script=["429"], retry_after=2))
+    seen = sandbox.server.requests_seen
     assert platform.find_list("nothing") is None
     assert clock.sleeps == [2.0]
+    assert sandbox.server.requests_seen - seen == 2, "urllib3 must not retry a GET with Retry-After itself"
+
+
+def test_a_repeated_paging_cursor_stops_the_pull(
+    make_sandbox: MakeSandbox, make_platform: MakePlatform
+) -> None:
+    sb = make_sandbox(SeedData([], []), log=False)
+
+    def same_page(req: Request, m: re.Match[str]) -> Response:
+        return Response(200, {"results": [], "paging": {"next": {"after": "7"}}})
+
+    sb.server.routes.insert(0, ("GET", re.compile(r"^/crm/v3/objects/contacts$"), same_page))
+    platform = make_platform(sb)
+    with pytest.raises(PermanentError, match="repeated a paging cursor"):
+        list(platform.iter_contacts([], [], {}))
+    assert platform.runner.stats.per_operation["contacts.list"] == 2
 
 
 FAULTS = ["429", "500", "502", "503", "timeout", "drop", "lost_response"]
