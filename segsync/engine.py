@@ -628,7 +628,10 @@ class _Job:
         size = self.platform.limits.write_batch
         total = (len(updates) + size - 1) // size
         for n, batch in enumerate(chunks(updates, size), start=1):
-            result = self._guarded(batch, lambda b: self._write_once(b, specs))
+            try:
+                result = self.platform.write_fields(batch)
+            except PermanentError as exc:
+                result = self._write_refused(batch, specs, exc)
             ok = set(result.ok)
             self.store.record_written(
                 self.name, self.account, self.info.job_id, [u for u in batch if u.contact_id in ok]
@@ -642,25 +645,24 @@ class _Job:
             self._checkpoint(f"write_fields batch {n}/{total}")
             self._tick("apply", n, total, "fields")
 
-    def _write_once(self, batch: Sequence[ContactUpdate], specs: Sequence[FieldSpec]) -> WriteResult:
-        try:
-            return self.platform.write_fields(batch)
-        except PermanentError:
-            # A field deleted in the CRM since it was observed: recreate it and send again.
-            keys = {k for u in batch for k in u.values}
-            wanted = [s for s in specs if s.key in keys]
-            missing = [s for s, r in zip(wanted, self._inspect(wanted), strict=True) if r is None]
-            if not missing:
-                raise
+    def _write_refused(
+        self, batch: Sequence[ContactUpdate], specs: Sequence[FieldSpec], exc: PermanentError
+    ) -> WriteResult:
+        """The CRM refused a whole write: a field deleted since it was observed is recreated and
+        the batch sent again; otherwise the batch is split to find the records it refuses."""
+        keys = {k for u in batch for k in u.values}
+        wanted = [s for s in specs if s.key in keys]
+        remote = self.platform.inspect_fields(wanted)
+        missing = [s for s in wanted if remote.get(s.key) is None]
+        if missing:
             log.warning(
                 "%s: field(s) %s vanished mid-sync; recreating", self.name, ", ".join(s.key for s in missing)
             )
             self.report.fields_created += self._ensure_fields(missing)
-            return self.platform.write_fields(batch)
-
-    def _inspect(self, specs: Sequence[FieldSpec]) -> list[object]:
-        remote = self.platform.inspect_fields(specs)
-        return [remote.get(s.key) for s in specs]
+            return self._guarded(batch, self.platform.write_fields)
+        result = self._bisect(batch, self.platform.write_fields, exc)
+        self._stop_if_systematic(batch, result, exc, FIELDS_TARGET, "write")
+        return result
 
     def _membership(self, op: AddMembers | RemoveMembers, desired: Desired) -> None:
         key = op.list_key
@@ -672,13 +674,15 @@ class _Job:
         for n, batch in enumerate(chunks(op.ids, size), start=1):
             remote = self.lists[key]
             assert remote is not None, f"list {key} was neither found nor created"
+            send = partial(self._members_once, add, remote.id)
             try:
-                result = self._guarded(batch, partial(self._members_once, add, remote.id))
-            except PermanentError:
-                if self.platform.get_list(remote.id) is not None:
-                    raise
-                self._rebuild_list(key, desired)
-                return
+                result = send(batch)
+            except PermanentError as exc:
+                if self.platform.get_list(remote.id) is None:
+                    self._rebuild_list(key, desired)
+                    return
+                result = self._bisect(batch, send, exc)
+                self._stop_if_systematic(batch, result, exc, list_target(key), "membership")
             self._settle(list_target(key), "membership", set(result.ok), result.failed)
             if add:
                 self.report.members_added += len(result.ok)
@@ -719,22 +723,30 @@ class _Job:
             self._checkpoint(f"refill list {key} batch {n}")
 
     def _guarded(self, batch: Sequence[T], send: Callable[[Sequence[T]], WriteResult]) -> WriteResult:
-        """Send a batch; if the CRM refuses it whole, split it to find the records it refuses.
-
-        When every record fails on its own too, the refusal is not about records: it stops
-        the job (a bug or a CRM change no record-level retry can fix).
-        """
+        """Send a batch; if the CRM refuses it whole, split it to find the records it refuses."""
         try:
             return send(batch)
         except PermanentError as exc:
-            if len(batch) == 1:
-                return WriteResult(failed=(RecordFailure(record_id=_record_id(batch[0]), reason=str(exc)),))
-            mid = len(batch) // 2
-            left = self._guarded(batch[:mid], send)
-            right = self._guarded(batch[mid:], send)
-            if not left.ok and not right.ok:
-                raise
-            return WriteResult(ok=left.ok + right.ok, failed=left.failed + right.failed)
+            return self._bisect(batch, send, exc)
+
+    def _bisect(
+        self, batch: Sequence[T], send: Callable[[Sequence[T]], WriteResult], exc: Exception
+    ) -> WriteResult:
+        if len(batch) == 1:
+            return WriteResult(failed=(RecordFailure(record_id=_record_id(batch[0]), reason=str(exc)),))
+        mid = len(batch) // 2
+        left, right = self._guarded(batch[:mid], send), self._guarded(batch[mid:], send)
+        return WriteResult(ok=left.ok + right.ok, failed=left.failed + right.failed)
+
+    def _stop_if_systematic(
+        self, batch: Sequence[object], result: WriteResult, exc: PermanentError, target: str, kind: str
+    ) -> None:
+        """Every record of a batch refused on its own too: the call itself is wrong (a plugin bug,
+        a CRM change), so the job stops with the CRM's error. The records still count a failed
+        run, so if it is about them after all, they are parked and later syncs get past them."""
+        if len(batch) > 1 and not result.ok:
+            self._settle(target, kind, set(), result.failed)
+            raise exc
 
     def _settle(self, target: str, kind: str, ok: Set[str], failed: Sequence[RecordFailure]) -> None:
         if ok:

@@ -448,16 +448,34 @@ def test_a_batch_refused_whole_is_split_to_find_the_bad_record(env, monkeypatch)
     assert [f.record_id for f in env.store.failures()] == ["107"]
 
 
-def test_a_batch_refused_for_every_record_stops_the_job(env, monkeypatch):
+def test_a_batch_refused_for_every_record_stops_the_job_and_never_blocks_forever(env, monkeypatch):
     def broken(self, updates):
         raise PermanentError(
             "400 unknown body shape", platform="fake", operation="contacts.update", status=400
         )
 
     monkeypatch.setattr(FakePlatform, "write_fields", broken)
+    for _ in range(3):
+        with pytest.raises(PermanentError, match="unknown body shape"):
+            env.sync()
+    assert env.store.recent_jobs(1)[0].status == "failed"
+    parked = env.store.failures(given_up=True)
+    assert len(parked) == 3, "the first batch's records counted three failed runs"
     with pytest.raises(PermanentError):
         env.sync()
-    assert env.store.recent_jobs(1)[0].status == "failed"
+    assert env.store.recent_jobs(1)[0].report.failed_records == 3, "the next run got past them"
+
+
+def test_a_list_deleted_just_before_its_members_are_added_is_rebuilt(env):
+    def delete_new_list(crm):
+        crm.delete_list(env.store.remote_ids("fake", ACCOUNT, "list")["tier.new"][0])
+
+    env.crm.before("lists.add", delete_new_list)
+    result = env.sync()
+    assert result.report.lists_created == 3
+    assert env.crm.snapshot()["lists"]["segsync · New"] == ["101", "104", "107", "110"]
+    assert env.crm.count("lists.get") == 1, "one look at the list, no splitting of a doomed batch"
+    assert env.store.failures() == []
 
 
 def test_rate_limits_are_waited_out_as_the_crm_asks(env):
