@@ -31,6 +31,7 @@ from segsync import (
     Purchase,
     PurchaseRetracted,
     RateWindow,
+    RecordFailure,
     Rejection,
     RemoteField,
     RemoteList,
@@ -451,18 +452,34 @@ class HubSpotPlatform:
     # -- writes --------------------------------------------------------------------------
 
     def write_fields(self, updates: Sequence[ContactUpdate]) -> WriteResult:
-        if not updates:
-            return WriteResult()
         merged: dict[str, dict[str, str]] = {}
         for u in updates:  # HubSpot refuses a batch naming one id twice
             merged.setdefault(u.contact_id, {}).update(
                 {k: mapping.format_value(v) for k, v in u.values.items()}
             )
-        body = {"inputs": [{"id": cid, "properties": props} for cid, props in merged.items()]}
-        answer = self.client.call(
-            "contacts.write", "contacts_batch", "update", body, write=True, ok=(200, 207)
-        )
-        return mapping.batch_result(list(merged), answer)
+        return self._write(list(merged.items())) if merged else WriteResult()
+
+    def _write(self, items: Sequence[tuple[str, dict[str, str]]]) -> WriteResult:
+        """One batch/update; a whole batch refused for bad values is split until the bad records stand alone.
+
+        HubSpot documents 207 per-record errors, but whether one invalid value can fail a whole
+        batch/update with 400 is not confirmed; halving costs calls only when that happens.
+        """
+        body = {"inputs": [{"id": cid, "properties": props} for cid, props in items]}
+        try:
+            answer = self.client.call(
+                "contacts.write", "contacts_batch", "update", body, write=True, ok=(200, 207)
+            )
+        except PermanentError as err:
+            if err.status != 400 or err.category != "VALIDATION_ERROR":
+                raise
+            if len(items) == 1:
+                reason = "VALIDATION_ERROR (HubSpot refused this record's values)"
+                return WriteResult(failed=(RecordFailure(record_id=items[0][0], reason=reason),))
+            half = len(items) // 2
+            first, second = self._write(items[:half]), self._write(items[half:])
+            return WriteResult(ok=first.ok + second.ok, failed=first.failed + second.failed)
+        return mapping.batch_result([cid for cid, _ in items], answer)
 
     # -- costs ---------------------------------------------------------------------------
 

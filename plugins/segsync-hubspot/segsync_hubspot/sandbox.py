@@ -364,8 +364,9 @@ class HubSpotServer(EmulatorServer):
         if duplicates:
             raise error(400, f"Duplicate IDs found in batch input: {duplicates}. IDs must be unique")
         props = self.account.properties["contacts"]
-        results: list[Any] = []
+        accepted: list[tuple[Record, dict[str, str | None]]] = []
         errors: list[dict[str, Any]] = []
+        invalid: list[str] = []
         for inp in inputs:
             contact = self.account.contacts.get(inp["id"])
             if contact is None or contact.archived:
@@ -391,6 +392,7 @@ class HubSpotServer(EmulatorServer):
                     except InvalidValue as exc:
                         problems.append((exc.code, name))
             if problems:
+                invalid.append(contact.id)
                 errors.append(
                     item_error(
                         "VALIDATION_ERROR",
@@ -401,7 +403,12 @@ class HubSpotServer(EmulatorServer):
                     )
                 )
                 continue
-            stamp = self._now()
+            accepted.append((contact, staged))
+        if invalid and self.sandbox.whole_batch_validation:
+            raise error(400, "Property values were not valid", context={"ids": invalid})
+        stamp = self._now()
+        results: list[Any] = []
+        for contact, staged in accepted:
             for name, value in staged.items():
                 if value is None:
                     contact.properties.pop(name, None)
@@ -718,7 +725,8 @@ class HubSpotSandbox:
     all; a set makes other calls answer 403 MISSING_SCOPES), ``retry_after_header`` (HubSpot's
     429s are not documented to carry Retry-After, so off by default), ``association_page_size``
     (contacts per deal per association page), ``membership_max`` (ids per add-and-remove; the
-    real cap is not documented).
+    real cap is not documented), ``whole_batch_validation`` (refuse a whole batch/update with
+    400 when one input has a bad value, instead of a 207: which HubSpot does is not documented).
     """
 
     platform: ClassVar[str] = "hubspot"
@@ -737,6 +745,7 @@ class HubSpotSandbox:
         retry_after_header: bool = False,
         association_page_size: int = 100,
         membership_max: int = 1000,
+        whole_batch_validation: bool = False,
         home_currency: str = "USD",
         managed_group: str = "segsync",
         wall_clock: Callable[[], dt.datetime] | None = None,
@@ -748,6 +757,7 @@ class HubSpotSandbox:
         self.retry_after_header = retry_after_header
         self.association_page_size = association_page_size
         self.membership_max = membership_max
+        self.whole_batch_validation = whole_batch_validation
         self.wall_clock = wall_clock or (lambda: dt.datetime.now(dt.UTC))
         self.account = Account(home_currency=home_currency, managed_group=managed_group)
         self._server = HubSpotServer(self, port=port, traffic_log=traffic_log, faults=faults, clock=clock)

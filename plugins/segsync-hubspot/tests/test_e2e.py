@@ -210,6 +210,22 @@ def test_write_fields_round_trip_and_207_per_record(
     assert all(v is None for v in contacts_of(platform)["100"].managed.values())  # type: ignore[attr-defined]
 
 
+def test_a_batch_refused_whole_is_split_down_to_the_bad_record(
+    make_sandbox: MakeSandbox, make_platform: MakePlatform, small_data: SeedData
+) -> None:
+    sb = make_sandbox(small_data, whole_batch_validation=True)
+    platform = make_platform(sb)
+    platform.create_fields([SEGMENT, SCORE])
+    ids = [str(i) for i in range(100, 106)]
+    updates = [ContactUpdate(contact_id=c, values={SCORE.key: f"s{c}"}) for c in ids]
+    updates[2] = ContactUpdate(contact_id="102", values={SEGMENT.key: "not-an-option"})
+    result = platform.write_fields(updates)
+    assert result.ok == ("100", "101", "103", "104", "105")
+    assert [f.record_id for f in result.failed] == ["102"]
+    assert all(sb.contact_values(c)[SCORE.key] == f"s{c}" for c in result.ok)
+    assert platform.runner.stats.per_operation["contacts.write"] == 7
+
+
 def test_write_to_a_deleted_contact_fails_that_record_only(
     sandbox: HubSpotSandbox, platform: HubSpotPlatform
 ) -> None:
