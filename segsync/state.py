@@ -220,6 +220,9 @@ class StateStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
             self._db.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL survives a killed process intact; only an OS crash may lose the
+            # last commits, which costs a re-plan against the CRM, never wrong data.
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=10000")
             self._migrate()
         except sqlite3.DatabaseError as exc:
