@@ -294,21 +294,22 @@ def _accept_contacts(contacts: Iterable[Contact]) -> tuple[list[Contact], set[st
 
 
 def _purchases_of(
-    purchases: Iterable[Purchase], accepted: set[str], pulled: set[str], rejections: list[Rejection]
+    purchases: Sequence[Purchase], accepted: set[str], pulled: set[str], rejections: list[Rejection]
 ) -> list[Purchase]:
     """Purchases of accepted contacts; those of unknown contacts are rejected (those of contacts
     rejected for their own reasons are covered by that rejection)."""
-    out: list[Purchase] = []
+    out = [p for p in purchases if p.contact_id in accepted]
+    if len(out) == len(purchases):
+        return out  # the common case: one tight pass
     for p in purchases:
-        if p.contact_id in accepted:
-            out.append(p)
-        elif p.contact_id not in pulled:
-            reason = (
-                f"contact {p.contact_id} was not among the pulled contacts (deleted or not a contact)"
-                if p.contact_id
-                else "not associated with any contact"
-            )
-            rejections.append(Rejection(kind="purchase", record_id=p.id, reason=reason))
+        if p.contact_id in accepted or p.contact_id in pulled:
+            continue
+        reason = (
+            f"contact {p.contact_id} was not among the pulled contacts (deleted or not a contact)"
+            if p.contact_id
+            else "not associated with any contact"
+        )
+        rejections.append(Rejection(kind="purchase", record_id=p.id, reason=reason))
     return out
 
 
@@ -441,6 +442,7 @@ def _compute(
         cid = contact.id
         summary = summaries.get(cid)
         sc = scores.get(cid)
+        code = sc.code(settings.bins) if sc is not None else None
         inputs: dict[str, Any] = {name: fn(contact, summary, as_of) for name, fn in feature_fns}
         for name, ptype in props:
             raw = contact.properties.get(name)
@@ -448,10 +450,10 @@ def _compute(
                 raw = contact.email
             inputs[name] = coerce(raw, ptype)
         if rfm_used:
-            inputs.update(_rfm_inputs(sc, settings.bins))
+            inputs.update(_rfm_inputs(sc, code))
         row = dict(empty_row)
         if summary is not None:
-            _fill_purchase_values(row, summary, sc, settings.bins, as_of, settings.write_recency_days)
+            _fill_purchase_values(row, summary, sc, code, as_of, settings.write_recency_days)
         for clf in classifiers:
             keys = clf.matches(inputs)
             for k in keys:
@@ -499,17 +501,17 @@ def _compute(
     )
 
 
-def _rfm_inputs(sc: RfmScores | None, bins: int) -> dict[str, Any]:
+def _rfm_inputs(sc: RfmScores | None, code: str | None) -> dict[str, Any]:
     if sc is None:
         return dict.fromkeys(RFM_FEATURES)
-    return {"rfm_r": sc.r, "rfm_f": sc.f, "rfm_m": sc.m, "rfm_score": sc.code(bins)}
+    return {"rfm_r": sc.r, "rfm_f": sc.f, "rfm_m": sc.m, "rfm_score": code}
 
 
 def _fill_purchase_values(
     row: dict[str, FieldValue],
     summary: PurchaseSummary,
     sc: RfmScores | None,
-    bins: int,
+    code: str | None,
     as_of: dt.date,
     recency: bool,
 ) -> None:
@@ -524,7 +526,7 @@ def _fill_purchase_values(
         row["segsync_rfm_r_score"] = sc.r
         row["segsync_rfm_f_score"] = sc.f
         row["segsync_rfm_m_score"] = sc.m
-        row["segsync_rfm_score"] = sc.code(bins)
+        row["segsync_rfm_score"] = code
 
 
 def _text(value: Any) -> str | None:
