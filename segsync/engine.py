@@ -248,6 +248,10 @@ class _PurchasePull:
             self.buffer.append(rec)
             stamp = rec.modified_at
             if stamp is None or (self.newest is not None and stamp < self.newest):
+                if self.in_order and not self.first_flush:
+                    # A cursor saved mid-pull assumed the order; take it back, so a pull cut
+                    # short from here restarts where this one started.
+                    self.store.set_cursor(self.platform, self.account, self.since)
                 self.in_order = False
             elif self.newest is None or stamp > self.newest:
                 self.newest = stamp

@@ -353,6 +353,26 @@ class StateStore:
         )
         return dt.datetime.fromisoformat(rows[0]["value"]) if rows else None
 
+    def set_cursor(
+        self, platform: str, account: str, value: dt.datetime | None, name: str = "purchases"
+    ) -> None:
+        """Move a cursor (None removes it: the next pull is a full one)."""
+        with self._tx() as db:
+            self._write_cursor(db, platform, account, name, value)
+
+    def _write_cursor(
+        self, db: sqlite3.Connection, platform: str, account: str, name: str, value: dt.datetime | None
+    ) -> None:
+        if value is None:
+            db.execute(
+                "DELETE FROM cursors WHERE platform=? AND account=? AND name=?", (platform, account, name)
+            )
+        else:
+            db.execute(
+                "INSERT OR REPLACE INTO cursors VALUES (?, ?, ?, ?, ?)",
+                (platform, account, name, value.isoformat(), self._now()),
+            )
+
     def save_purchases(
         self,
         platform: str,
@@ -393,16 +413,8 @@ class StateStore:
                     [(platform, account, pid) for pid in seen],
                 )
             db.executemany("INSERT OR REPLACE INTO purchases VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            if cursor is not None:
-                db.execute(
-                    "INSERT OR REPLACE INTO cursors VALUES (?, ?, 'purchases', ?, ?)",
-                    (platform, account, cursor.isoformat(), self._now()),
-                )
-            elif replace_all:
-                db.execute(
-                    "DELETE FROM cursors WHERE platform=? AND account=? AND name='purchases'",
-                    (platform, account),
-                )
+            if cursor is not None or replace_all:
+                self._write_cursor(db, platform, account, "purchases", cursor)
 
     # -- jobs -----------------------------------------------------------------------------
 

@@ -795,3 +795,24 @@ def test_deleting_the_state_file_costs_a_full_resync_never_wrong_data(env):
     assert not result.plan.writes_anything, "lists are found again by name, values compared with the CRM"
     assert env.crm.snapshot() == before
     assert set(env.store.remote_ids("fake", ACCOUNT, "list")) == {"tier.new", "tier.repeat"}
+
+
+def test_a_cursor_saved_mid_pull_is_taken_back_when_the_order_breaks(env, monkeypatch):
+    base = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
+
+    def unordered(self, since):
+        for n, second in enumerate([1, 2, 3, 0]):
+            yield Purchase(
+                id=f"P{n}",
+                contact_id="101",
+                amount=Decimal(1),
+                closed_at=base,
+                modified_at=base + dt.timedelta(seconds=second),
+            )
+        raise SyncPaused("budget spent", resume_after=60)
+
+    monkeypatch.setattr(FakePlatform, "iter_purchases", unordered)
+    with pytest.raises(SyncPaused):
+        env.sync(purchase_chunk=2)
+    assert env.store.cursor("fake", ACCOUNT) is None, "the next pull must start over, not skip P3"
+    assert {p.id for p in env.store.purchases("fake", ACCOUNT)} == {"P0", "P1"}
