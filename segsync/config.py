@@ -235,6 +235,7 @@ def secret_env_name(platform: str) -> str:
 
 
 def _toml_value(value: Any) -> str:
+    """A default as TOML; values TOML cannot spell simply (models, objects) show as "..."."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float | Decimal):
@@ -243,7 +244,11 @@ def _toml_value(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return json.dumps(str(value), ensure_ascii=False)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, str | Path):
+        return json.dumps(str(value), ensure_ascii=False)
+    return '"..."'
 
 
 def _commented_settings(model: type[BaseModel], *, skip: tuple[str, ...] = ()) -> list[str]:
@@ -266,8 +271,14 @@ def _commented_settings(model: type[BaseModel], *, skip: tuple[str, ...] = ()) -
     return lines
 
 
-def default_config_text(platform: str, *, secret_env: str | None = None) -> str:
-    """The commented segsync.toml ``segsync init --platform <platform>`` writes."""
+def default_config_text(
+    platform: str, *, secret_env: str | None = None, settings: type[PlatformSettings] | None = None
+) -> str:
+    """The commented segsync.toml ``segsync init --platform <platform>`` writes.
+
+    ``secret_env`` and ``settings`` come from the platform class when the caller has it (its
+    ``secret_env`` and ``Settings``), so every setting of the plugin is shown with its default.
+    """
     env = secret_env or secret_env_name(platform)
     lines = [
         "# segsync configuration. Every setting is shown with its default; uncomment to change.",
@@ -280,7 +291,7 @@ def default_config_text(platform: str, *, secret_env: str | None = None) -> str:
         f"[platforms.{platform}]",
         f"# The credential is read from the environment variable {env}, never from this file:",
         f"#   export {env}=...",
-        *_commented_settings(PlatformSettings),
+        *_commented_settings(settings or PlatformSettings),
         "[rfm]",
         "# How RFM scores are computed. Equal values always get equal scores; contacts without",
         "# purchases get no scores (the no-purchase state), not a score of 1.",

@@ -253,3 +253,26 @@ def test_parse_config_needs_no_file(tmp_path):
     config = parse_config("[rfm]\nbins = 4\n", tmp_path / "segsync.toml")
     assert config.rfm.bins == 4
     assert config.root == tmp_path
+
+
+def test_init_template_shows_a_plugins_own_settings(in_tmp):
+    from typing import Literal
+
+    from pydantic import Field
+
+    from segsync.platform import PlatformSettings
+
+    class AcmeSettings(PlatformSettings):
+        mode: Literal["fast", "safe"] = Field("safe", description="how careful to be")
+        stages: tuple[str, ...] = Field(("Won",), description="stages that count")
+        names: dict[str, str] = Field(default_factory=lambda: {"jobtitle": "JOB"}, description="renames")
+
+    text = default_config_text("acme", secret_env="ACME_KEY", settings=AcmeSettings)
+    assert '# mode = "safe"' in text
+    assert '# stages = ["Won"]' in text
+    assert '# names = {"jobtitle" = "JOB"}' in text
+    uncommented = text.replace("# names = ", "names = ").replace("# stages = ", "stages = ")
+    assert load_config(write(in_tmp, uncommented)).platform_settings("acme")["names"] == {"jobtitle": "JOB"}
+    assert "# how careful to be" in text
+    assert "export ACME_KEY=..." in text
+    assert load_config(write(in_tmp, text)).project.platforms == ["acme"]
