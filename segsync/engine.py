@@ -453,6 +453,7 @@ class _Job:
             windows=self.runner.budget_windows,
             used=used,
         )
+        self.report.conflicts = list(plan.summary.conflicts)
         for op in plan.of_type(FieldConflict):
             log.warning("%s: %s", self.name, op)
         result = SyncResult(self.report, plan, desired, tuple(rejections))

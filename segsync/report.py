@@ -57,3 +57,5 @@ class SyncReport(BaseModel):
     error: str | None = None
     resume_after_seconds: float | None = None
     segment_sizes: dict[str, int] = Field(default_factory=dict)
+    #: fields segsync would not write because they exist in the CRM with another type
+    conflicts: list[str] = Field(default_factory=list)

@@ -615,6 +615,9 @@ def test_a_field_whose_type_a_user_changed_is_reported_not_overwritten(env):
     assert result.plan is not None
     (conflict,) = result.plan.of_type(FieldConflict)
     assert conflict.spec.key == "segsync_spent"
+    assert result.report.conflicts == [
+        "segsync_spent: SEGSYNC_SPENT is a text field in the CRM; segsync needs a float field"
+    ]
     assert env.crm.contacts["102"].values["SEGSYNC_SPENT"] == "big spender"
     assert env.values("102")["segsync_orders"] == "3", "the other fields are still written"
 
