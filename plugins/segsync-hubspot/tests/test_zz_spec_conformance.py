@@ -170,7 +170,6 @@ GOOD_ERROR = {
     "bad",
     [
         _exchange(200, {"results": [{**GOOD_PAGE["results"][0], "properties": {"email": None}}]}),
-        _exchange(200, {"paging": {}}),
         _exchange(404, {"message": "an error without category and correlationId"}, "/crm/v3/lists/1"),
     ],
 )
