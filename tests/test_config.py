@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,14 +22,10 @@ from segsync.rules import DEFAULT_PROPERTIES
 
 
 @pytest.fixture
-def in_tmp(tmp_path: Path):
-    """Run in a temp dir so messages name files relative to it (``segsync.toml: ...``)."""
-    old = Path.cwd()
-    os.chdir(tmp_path)
-    try:
-        yield tmp_path
-    finally:
-        os.chdir(old)
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in a temp dir: messages name files relative to it (``segsync.toml: ...``)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
 def write(folder: Path, text: str) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import pytest
@@ -35,13 +34,10 @@ def registry() -> Registry:
 
 
 @pytest.fixture
-def in_tmp(tmp_path: Path):
-    old = Path.cwd()
-    os.chdir(tmp_path)
-    try:
-        yield tmp_path
-    finally:
-        os.chdir(old)
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in a temp dir: messages name files relative to it (``segsync.toml: ...``)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
 HEAD = '[pack]\nname = "t"\n'
