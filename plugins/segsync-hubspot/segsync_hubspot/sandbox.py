@@ -103,6 +103,11 @@ def item_error(
     }
 
 
+def not_found(record_id: str) -> dict[str, Any]:
+    """The 207 entry for an input naming a record that does not exist (or was deleted)."""
+    return item_error("OBJECT_NOT_FOUND", "Object not found.", ids=[record_id], code="OBJECT_NOT_FOUND")
+
+
 class HubSpotServer(EmulatorServer):
     """Routes, auth, scopes and rate limits of the emulated portal."""
 
@@ -370,11 +375,7 @@ class HubSpotServer(EmulatorServer):
         for inp in inputs:
             contact = self.account.contacts.get(inp["id"])
             if contact is None or contact.archived:
-                errors.append(
-                    item_error(
-                        "OBJECT_NOT_FOUND", "Object not found.", ids=[inp["id"]], code="OBJECT_NOT_FOUND"
-                    )
-                )
+                errors.append(not_found(inp["id"]))
                 continue
             staged: dict[str, str | None] = {}
             problems: list[tuple[str, str]] = []
@@ -440,11 +441,7 @@ class HubSpotServer(EmulatorServer):
         for inp in inputs:
             deal = self.account.deals.get(inp["id"])
             if deal is None or deal.archived:
-                errors.append(
-                    item_error(
-                        "OBJECT_NOT_FOUND", "Object not found.", ids=[inp["id"]], code="OBJECT_NOT_FOUND"
-                    )
-                )
+                errors.append(not_found(inp["id"]))
                 continue
             contacts = self.account.deal_contacts(deal)
             if not contacts:

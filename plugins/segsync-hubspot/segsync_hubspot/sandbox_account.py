@@ -34,6 +34,42 @@ DAY_MS = 86_400_000
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 HOME_PIPELINE = "default"
+
+#: HubSpot's own properties the sandbox starts with: (object type, group, [(name, label, type, fieldType)]).
+DEFAULT_PROPERTIES: tuple[tuple[str, str, tuple[tuple[str, str, str, str], ...]], ...] = (
+    (
+        "contacts",
+        "contactinformation",
+        (
+            ("email", "Email", "string", "text"),
+            ("firstname", "First Name", "string", "text"),
+            ("lastname", "Last Name", "string", "text"),
+            ("country", "Country/Region", "string", "text"),
+            ("city", "City", "string", "text"),
+            ("jobtitle", "Job Title", "string", "text"),
+            ("company_size", "Company size", "string", "text"),
+            ("createdate", "Create Date", "datetime", "date"),
+            ("lastmodifieddate", "Last Modified Date", "datetime", "date"),
+            ("hs_object_id", "Record ID", "number", "number"),
+        ),
+    ),
+    (
+        "deals",
+        "dealinformation",
+        (
+            ("dealname", "Deal Name", "string", "text"),
+            ("amount", "Amount", "number", "number"),
+            ("amount_in_home_currency", "Amount in company currency", "number", "number"),
+            ("deal_currency_code", "Currency", "string", "text"),
+            ("closedate", "Close Date", "datetime", "date"),
+            ("dealstage", "Deal Stage", "string", "text"),
+            ("pipeline", "Pipeline", "string", "text"),
+            ("createdate", "Create Date", "datetime", "date"),
+            ("hs_lastmodifieddate", "Last Modified Date", "datetime", "date"),
+            ("hs_object_id", "Record ID", "number", "number"),
+        ),
+    ),
+)
 STAGE_FOR_SEED = {"won": "closedwon", "lost": "closedlost", "open": "appointmentscheduled"}
 
 
@@ -387,46 +423,13 @@ class Account:
     def _define_defaults(self) -> None:
         self.groups["contactinformation"] = {"name": "contactinformation", "label": "Contact information"}
         self.groups["dealinformation"] = {"name": "dealinformation", "label": "Deal information"}
-        contact_props = [
-            ("email", "Email", "string", "text"),
-            ("firstname", "First Name", "string", "text"),
-            ("lastname", "Last Name", "string", "text"),
-            ("country", "Country/Region", "string", "text"),
-            ("city", "City", "string", "text"),
-            ("jobtitle", "Job Title", "string", "text"),
-            ("company_size", "Company size", "string", "text"),
-            ("createdate", "Create Date", "datetime", "date"),
-            ("lastmodifieddate", "Last Modified Date", "datetime", "date"),
-            ("hs_object_id", "Record ID", "number", "number"),
-        ]
-        for name, label, kind, ftype in contact_props:
-            self.properties["contacts"][name] = Property(
-                name,
-                label,
-                kind,
-                ftype,
-                "contactinformation",
-                hubspot_defined=True,
-                read_only=name in READ_ONLY,
-            )
+        for object_type, group, props in DEFAULT_PROPERTIES:
+            for name, label, kind, ftype in props:
+                self.properties[object_type][name] = Property(
+                    name, label, kind, ftype, group, hubspot_defined=True, read_only=name in READ_ONLY
+                )
         # Not a HubSpot default: portals that track age add it themselves.
         self.properties["contacts"]["age"] = Property("age", "Age", "number", "number", "contactinformation")
-        deal_props = [
-            ("dealname", "Deal Name", "string", "text"),
-            ("amount", "Amount", "number", "number"),
-            ("amount_in_home_currency", "Amount in company currency", "number", "number"),
-            ("deal_currency_code", "Currency", "string", "text"),
-            ("closedate", "Close Date", "datetime", "date"),
-            ("dealstage", "Deal Stage", "string", "text"),
-            ("pipeline", "Pipeline", "string", "text"),
-            ("createdate", "Create Date", "datetime", "date"),
-            ("hs_lastmodifieddate", "Last Modified Date", "datetime", "date"),
-            ("hs_object_id", "Record ID", "number", "number"),
-        ]
-        for name, label, kind, ftype in deal_props:
-            self.properties["deals"][name] = Property(
-                name, label, kind, ftype, "dealinformation", hubspot_defined=True, read_only=name in READ_ONLY
-            )
 
     def new_id(self) -> str:
         self._next_id += 1
@@ -523,24 +526,9 @@ class Account:
         self._next_id = max([self._next_id, *(int(k) for k in (*self.contacts, *self.deals))])
 
     def _check_seed(self, data: SeedData) -> None:
-        contacts = set(self.contacts)
-        for i, c in enumerate(data.contacts, start=2):
-            if not c.id.isdigit():
-                raise ConfigError(
-                    f"contacts.csv:{i}: contact id {c.id!r} is not a number; HubSpot ids are numeric"
-                )
-            if c.id in contacts:
-                raise ConfigError(f"contacts.csv:{i}: contact id {c.id!r} appears twice")
-            contacts.add(c.id)
-        deals = set(self.deals)
+        contacts = _numeric_ids("contacts.csv", "contact", [c.id for c in data.contacts], set(self.contacts))
+        _numeric_ids("purchases.csv", "deal", [p.deal_id for p in data.purchases], set(self.deals))
         for i, p in enumerate(data.purchases, start=2):
-            if not p.deal_id.isdigit():
-                raise ConfigError(
-                    f"purchases.csv:{i}: deal id {p.deal_id!r} is not a number; HubSpot ids are numeric"
-                )
-            if p.deal_id in deals:
-                raise ConfigError(f"purchases.csv:{i}: deal id {p.deal_id!r} appears twice")
-            deals.add(p.deal_id)
             if p.contact_id and p.contact_id not in contacts:
                 raise ConfigError(
                     f"purchases.csv:{i}: deal {p.deal_id!r} names contact {p.contact_id!r}, "
@@ -601,6 +589,19 @@ class Account:
             "field_defs": names,
             "list_names": sorted(lst.name for lst in managed_lists),
         }
+
+
+def _numeric_ids(file: str, what: str, ids: Sequence[str], taken: set[str]) -> set[str]:
+    """``taken`` plus ``ids``, which must be numeric and new; errors name ``file:line``."""
+    for line, record_id in enumerate(ids, start=2):
+        if not record_id.isdigit():
+            raise ConfigError(
+                f"{file}:{line}: {what} id {record_id!r} is not a number; HubSpot ids are numeric"
+            )
+        if record_id in taken:
+            raise ConfigError(f"{file}:{line}: {what} id {record_id!r} appears twice")
+        taken.add(record_id)
+    return taken
 
 
 def _seed_time(raw: str) -> str | None:

@@ -97,27 +97,18 @@ def test_won_stages_come_from_pipelines_and_associations_page(
     sb = make_sandbox(small_data, association_page_size=2)
     for cid in ("101", "102", "107", "108"):
         sb.associate("5001", cid)
-    with sb.server.lock:  # a deal won in a custom pipeline whose stage id says nothing
-        sb.account.add_deal(
-            "6001",
-            ["109"],
-            amount="10",
-            currency="USD",
-            closedate="2025-01-01T00:00:00.000Z",
-            stage="1002",
-            now=dt.datetime(2025, 1, 2, tzinfo=dt.UTC),
-            pipeline="renewals",
-        )
-        sb.account.add_deal(
-            "6002",
-            ["109"],
-            amount="10",
-            currency="USD",
-            closedate="2025-01-01T00:00:00.000Z",
-            stage="1003",
-            now=dt.datetime(2025, 1, 2, tzinfo=dt.UTC),
-            pipeline="renewals",
-        )
+    with sb.server.lock:  # custom pipelines: stage ids say nothing, the metadata says won (1002) or lost
+        for deal_id, stage in (("6001", "1002"), ("6002", "1003")):
+            sb.account.add_deal(
+                deal_id,
+                ["109"],
+                amount="10",
+                currency="USD",
+                closedate="2025-01-01T00:00:00.000Z",
+                stage=stage,
+                now=dt.datetime(2025, 1, 2, tzinfo=dt.UTC),
+                pipeline="renewals",
+            )
     platform = make_platform(sb)
     purchases = [r for r in platform.iter_purchases(None) if isinstance(r, Purchase)]
     assert sorted(p.contact_id for p in purchases if p.id == "5001") == ["100", "101", "102", "107", "108"]
