@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -115,6 +116,17 @@ def test_won_stages_come_from_pipelines_and_associations_page(
     assert [p.contact_id for p in purchases if p.id.startswith("600")] == ["109"]
     # one read for all won deals, then one more per remaining page of 5001's five contacts
     assert platform.runner.stats.per_operation["associations.read"] == 3
+
+
+def test_debug_logging_shows_no_crm_data(
+    sandbox: HubSpotSandbox, platform: HubSpotPlatform, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The SDK logs response bodies at DEBUG; its Configuration holds its loggers at WARNING
+    # unless ``debug`` is set, which segsync never does.
+    with caplog.at_level(logging.DEBUG):
+        assert contacts_of(platform)
+    assert "@example.com" not in caplog.text
+    assert sandbox.secret not in caplog.text
 
 
 def test_pull_skips_deleted_contacts(sandbox: HubSpotSandbox, platform: HubSpotPlatform) -> None:
