@@ -23,7 +23,9 @@ from segsync.registry import Registry
 def find_config(path: Path | None) -> Path:
     target = path or Path.cwd() / CONFIG_NAME
     if not target.is_file():
-        raise ConfigError(f"{target}: no such file; run `segsync init --platform <name>` first, or pass --config")
+        raise ConfigError(
+            f"{target}: no such file; run `segsync init --platform <name>` first, or pass --config"
+        )
     return target
 
 
@@ -47,6 +49,17 @@ class Project:
         self.registry: Registry = build_registry(self.pm)
         self.hooks = Hooks(self.pm)
         self.env = os.environ if env is None else env
+
+    def require_clean_rules(self) -> None:
+        """Refuse to plan or write with a segment map the linter finds broken."""
+        from segsync.lint import lint
+        from segsync.manifest import load_packs
+
+        packs = load_packs(self.config, self.registry)
+        errors = [f for f in lint(packs, self.registry, self.config.properties) if f.level == "error"]
+        if errors:
+            more = f" (and {len(errors) - 1} more; see `segsync check`)" if len(errors) > 1 else ""
+            raise ConfigError(f"{errors[0].where}: {errors[0].message}{more}; nothing was written")
 
 
 # -- check ---------------------------------------------------------------------------------
@@ -141,6 +154,7 @@ def plan(args: argparse.Namespace) -> int:
     from segsync.engine import sync_project
 
     project = Project(args.config)
+    project.require_clean_rules()
     on_progress, printer = _progress_printer(quiet=False)
     as_of = as_of_date(project.config, args.as_of)
     for name in selected_platforms(project.config, args.platform):
@@ -171,6 +185,7 @@ def sync(args: argparse.Namespace) -> int:
     from segsync.engine import sync_project
 
     project = Project(args.config)
+    project.require_clean_rules()
     on_progress, printer = _progress_printer(quiet=args.quiet)
     as_of = as_of_date(project.config, args.as_of)
     status = 0
@@ -210,7 +225,9 @@ def render_report(name: str, report: object) -> str:
         f"  {r.calls} API calls ({r.write_calls} writes), {r.retries} retries, {r.rate_limited} rate-limited",
     ]
     if r.failed_records:
-        lines.append(f"  {r.failed_records} record(s) failed and will be retried next run (see `segsync jobs`)")
+        lines.append(
+            f"  {r.failed_records} record(s) failed and will be retried next run (see `segsync jobs`)"
+        )
     return "\n".join(lines)
 
 
@@ -241,7 +258,23 @@ def jobs(args: argparse.Namespace) -> int:
             )
             for j in records
         ]
-        print(table(["job", "platform", "status", "phase", "started", "took", "written", "calls", "429s", "error"], rows))
+        print(
+            table(
+                [
+                    "job",
+                    "platform",
+                    "status",
+                    "phase",
+                    "started",
+                    "took",
+                    "written",
+                    "calls",
+                    "429s",
+                    "error",
+                ],
+                rows,
+            )
+        )
         waiting = store.failures(given_up=False)
         parked = store.failures(given_up=True)
     for title, items in (("waiting for retry", waiting), ("given up (use sync --retry-failed)", parked)):
@@ -250,7 +283,10 @@ def jobs(args: argparse.Namespace) -> int:
             print(
                 table(
                     ["platform", "kind", "record", "operation", "attempts", "reason"],
-                    [(f.platform, f.kind, f.record_id, f.operation, f.attempts, f.reason) for f in items[:50]],
+                    [
+                        (f.platform, f.kind, f.record_id, f.operation, f.attempts, f.reason)
+                        for f in items[:50]
+                    ],
                 )
             )
             if len(items) > 50:

@@ -402,11 +402,18 @@ def load_packs(config: ProjectConfig, registry: Registry) -> list[SegmentPack]:
     in ``[segments.params]`` is declared by a pack (or used by a custom set).
     """
     seg = config.segments
-    packs = [
-        load_pack(name, root=config.root, params=seg.params, registry=registry, properties=config.properties)
-        for name in seg.packs
-    ]
     source = display_path(config.path)
+    packs = []
+    for i, name in enumerate(seg.packs):
+        try:
+            pack = load_pack(
+                name, root=config.root, params=seg.params, registry=registry, properties=config.properties
+            )
+        except ManifestError:
+            raise
+        except ConfigError as err:  # the pack could not be found: point at the line that names it
+            raise ManifestError(f"{source}: segments.packs[{i}]", str(err)) from None
+        packs.append(pack)
     used: set[str] = set()
     if seg.custom:
         params: dict[str, Any] = {}

@@ -1,0 +1,277 @@
+"""The command line, end to end: segsync's own CLI driving the real SDKs against the sandboxes.
+
+Each test runs ``segsync.cli.main`` in-process with a sandbox on loopback, exactly as a user
+would run the commands after ``segsync init``; the traffic of every sandbox is checked against
+the vendor's OpenAPI spec at the end of the module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from segsync.cli import main
+from segsync.plugins import build_registry, make_plugin_manager
+from segsync.sandbox import demo_dataset
+from segsync.testing.spec import assert_traffic_conforms
+
+AS_OF = dt.date(2026, 11, 2)
+SECRET = "cli-test-secret-0123456789"
+REGISTRY = build_registry(make_plugin_manager())
+PLATFORMS = [p for p in ("hubspot", "brevo") if p in REGISTRY.platforms]
+TRAFFIC: dict[str, Path] = {}
+
+
+@pytest.fixture(scope="module")
+def traffic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cli-traffic")
+
+
+@pytest.fixture(params=PLATFORMS)
+def crm(request: pytest.FixtureRequest, traffic_dir: Path) -> Iterator[tuple[str, object]]:
+    name = request.param
+    cls = REGISTRY.platform(name)
+    sandbox_cls = cls.sandbox()
+    assert sandbox_cls is not None
+    log = traffic_dir / f"{name}.jsonl"
+    TRAFFIC[name] = log
+    sandbox = sandbox_cls(secret=SECRET, traffic_log=log)
+    sandbox.seed(demo_dataset(AS_OF, contacts=120, seed=3))
+    sandbox.start()
+    try:
+        yield name, sandbox
+    finally:
+        sandbox.stop()
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for key in list(os.environ):
+        if key.startswith(("SEGSYNC_", "BREVO_CLIENT")):
+            monkeypatch.delenv(key)
+    return tmp_path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    status = main([*args])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return status, out, err
+
+
+def init(capsys, name: str, sandbox: object, monkeypatch: pytest.MonkeyPatch, *extra: str) -> None:
+    cls = REGISTRY.platform(name)
+    assert run(capsys, "init", "--platform", name)[0] == 0
+    with open("segsync.toml", "a", encoding="utf-8") as fh:
+        fh.write("\n".join(extra) + "\n")
+    monkeypatch.setenv(f"SEGSYNC_{name.upper()}_BASE_URL", sandbox.base_url)  # type: ignore[attr-defined]
+    monkeypatch.setenv(cls.secret_env, SECRET)
+
+
+def test_plugins_lists_both_platforms(capsys):
+    status, out, _ = run(capsys, "plugins")
+    assert status == 0
+    for name in PLATFORMS:
+        assert f"segsync-{name}" in out
+
+
+def test_plugins_honours_the_allow_list(capsys, monkeypatch):
+    monkeypatch.setenv("SEGSYNC_LOAD_PLUGINS", "segsync-brevo")
+    status, out, _ = run(capsys, "plugins")
+    assert status == 0
+    assert "segsync-brevo" in out
+    assert "segsync-hubspot" not in out
+
+
+@pytest.mark.parametrize("name", PLATFORMS)
+def test_init_writes_a_config_that_checks_clean_offline(capsys, project, name):
+    status, out, _ = run(capsys, "init", "--platform", name)
+    assert status == 0
+    assert (project / "segsync.toml").is_file()
+    assert REGISTRY.platform(name).secret_env in out
+    assert run(capsys, "check", "--offline")[0] == 0
+    status, _, err = run(capsys, "init", "--platform", name)
+    assert status == 2
+    assert "already exists" in err
+    assert len(err.strip().splitlines()) == 1
+    assert run(capsys, "init", "--platform", name, "--force")[0] == 0
+
+
+def test_init_unknown_platform_is_one_line(capsys, project):
+    status, _, err = run(capsys, "init", "--platform", "salesforce")
+    assert status == 1
+    assert "no platform plugin named 'salesforce'" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ("[rfm]\nbinz = 5\n", "rfm.binz"),
+        ("[rfm]\nbins = 'five'\n", "rfm.bins"),
+        ("[rfm\n", "segsync.toml"),
+        ("[segments]\npacks = ['no-such-pack']\n", "no-such-pack"),
+        (
+            "[[segments.custom]]\nkey = 'x'\nlabel = 'X'\nmode = 'independent'\n"
+            "[[segments.custom.segments]]\nkey = 'a'\nname = 'A'\n"
+            "when = { field = 'order_count', op = 'almost', value = 1 }\n",
+            "almost",
+        ),
+        (
+            "[[segments.custom]]\nkey = 'x'\nlabel = 'X'\nmode = 'independent'\n"
+            "[[segments.custom.segments]]\nkey = 'a'\nname = 'A'\n"
+            "when = { field = 'shoe_size', op = 'gt', value = 1 }\n",
+            "shoe_size",
+        ),
+    ],
+)
+def test_bad_config_is_a_one_line_error_naming_where(capsys, project, toml, expected):
+    (project / "segsync.toml").write_text(toml, encoding="utf-8")
+    status, out, err = run(capsys, "check", "--offline")
+    assert status == 2
+    assert expected in err
+    assert "segsync.toml" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_segment_map_with_gaps_fails_check(capsys, project):
+    (project / "segsync.toml").write_text(
+        "[segments]\npacks = []\n"
+        "[[segments.custom]]\nkey = 'tiers'\nlabel = 'Tiers'\nmode = 'exclusive'\nfield = 'segsync_tier'\n"
+        "[[segments.custom.segments]]\nkey = 'big'\nname = 'Big'\n"
+        "when = { field = 'order_count', op = 'gte', value = 10 }\n",
+        encoding="utf-8",
+    )
+    status, out, err = run(capsys, "check", "--offline")
+    assert status == 1
+    assert "segments.custom[0]: no segment matches" in out
+    for command in ("plan", "sync"):
+        status, out, err = run(capsys, command)
+        assert status == 2
+        assert "segments.custom[0]: no segment matches" in err
+        assert "nothing was written" in err
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_missing_config_says_what_to_do(capsys, project):
+    status, _, err = run(capsys, "plan")
+    assert status == 2
+    assert "segsync init" in err
+
+
+def test_full_loop_check_plan_sync_resync_jobs(capsys, project, crm, monkeypatch):
+    name, sandbox = crm
+    init(capsys, name, sandbox, monkeypatch)
+    status, out, err = run(capsys, "check")
+    assert status == 0, out + err
+    assert "credentials ok" in out
+
+    status, out, err = run(capsys, "plan", "--as-of", AS_OF.isoformat())
+    assert status == 0, err
+    assert "dry run" in out
+    assert "API calls" in out
+    assert sandbox.snapshot()["field_defs"] == []  # type: ignore[attr-defined]
+
+    status, out, err = run(capsys, "sync", "--as-of", AS_OF.isoformat())
+    assert status == 0, err
+    assert "succeeded" in out
+    first = sandbox.snapshot()  # type: ignore[attr-defined]
+    assert first["field_defs"]
+    assert any(first["lists"].values())
+
+    status, out, err = run(capsys, "sync", "--as-of", AS_OF.isoformat())
+    assert status == 0, err
+    assert "wrote 0 contact(s); list members +0 -0" in out
+    assert "(0 writes)" in out
+    assert sandbox.snapshot() == first  # type: ignore[attr-defined]
+
+    buyer = sorted(first["fields"])[0]
+    sandbox.add_purchase(buyer, Decimal("999.00"), dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC))  # type: ignore[attr-defined]
+    status, out, err = run(capsys, "sync", "--as-of", AS_OF.isoformat())
+    assert status == 0, err
+    after = sandbox.snapshot()  # type: ignore[attr-defined]
+    assert after["fields"][buyer] != first["fields"][buyer]
+
+    status, out, _ = run(capsys, "sync", "--full", "--retry-failed", "--as-of", AS_OF.isoformat())
+    assert status == 0
+    assert "wrote 0 contact(s)" in out
+
+    status, out, _ = run(capsys, "jobs")
+    assert status == 0
+    assert out.count("succeeded") >= 4
+    assert "dry run" in out
+
+    # The secret is never printed and never stored.
+    state = (project / ".segsync" / "state.db").read_bytes()
+    assert SECRET.encode() not in state
+    wal = project / ".segsync" / "state.db-wal"
+    assert not wal.exists() or SECRET.encode() not in wal.read_bytes()
+
+
+def test_wrong_token_is_one_line_without_the_token(capsys, project, crm, monkeypatch):
+    name, sandbox = crm
+    init(capsys, name, sandbox, monkeypatch)
+    # Brevo's spec documents no 401 answers, so spec-check cannot judge these exchanges.
+    sandbox.server.traffic_log = None  # type: ignore[attr-defined]
+    monkeypatch.setenv(REGISTRY.platform(name).secret_env, "wrong-secret-abcdef")
+    for command in ("check", "sync"):
+        status, out, err = run(capsys, command)
+        assert status == 1
+        assert "wrong-secret-abcdef" not in out + err
+        assert len(err.strip().splitlines()) == 1
+        assert "401" in err or "rejected" in err or "invalid" in err
+
+
+def test_missing_token_names_the_variable(capsys, project, crm, monkeypatch):
+    name, sandbox = crm
+    init(capsys, name, sandbox, monkeypatch)
+    env = REGISTRY.platform(name).secret_env
+    monkeypatch.delenv(env)
+    status, _, err = run(capsys, "sync")
+    assert status == 2
+    assert env in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", PLATFORMS)
+def test_unreachable_base_url_fails_cleanly(capsys, project, monkeypatch, name):
+    cls = REGISTRY.platform(name)
+    run(capsys, "init", "--platform", name)
+    with open("segsync.toml", "a", encoding="utf-8") as fh:
+        fh.write("\n[retry]\nmax_attempts = 2\nbackoff_initial = 0.01\nbackoff_max = 0.02\n")
+    monkeypatch.setenv(
+        f"SEGSYNC_{name.upper()}_BASE_URL", "http://127.0.0.1:9" + ("/v3" if name == "brevo" else "")
+    )
+    monkeypatch.setenv(cls.secret_env, SECRET)
+    status, out, err = run(capsys, "sync")
+    assert status == 1
+    assert len(err.strip().splitlines()) == 1
+    assert SECRET not in out + err
+
+
+def test_check_reports_a_property_of_another_type(capsys, project, crm, monkeypatch):
+    name, sandbox = crm
+    if name != "hubspot":
+        pytest.skip("the user-property helper is HubSpot's sandbox API")
+    sandbox.add_user_property("segsync_revenue", "string", "text")  # type: ignore[attr-defined]
+    sandbox.add_user_list("segsync · Champions")  # type: ignore[attr-defined]
+    init(capsys, name, sandbox, monkeypatch)
+    status, out, _ = run(capsys, "check")
+    assert status == 1
+    assert "conflict: field segsync_revenue" in out
+    assert "segsync · Champions" in out
+    status, out, err = run(capsys, "sync", "--as-of", AS_OF.isoformat())
+    snap = sandbox.snapshot()  # type: ignore[attr-defined]
+    assert all("segsync_revenue" not in values for values in snap["fields"].values())
+
+
+def test_zz_cli_traffic_conforms_to_the_vendor_specs():
+    assert TRAFFIC, "the end-to-end CLI tests above recorded no traffic"
+    for name, log in TRAFFIC.items():
+        assert_traffic_conforms(name, log)
