@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from segsync.config import ProjectConfig, effective_as_of
-from segsync.features import RFM_FEATURES, summarise
+from segsync.features import RFM_FEATURES, ZERO, summarise
 from segsync.manifest import RFM_SEGMENT_FIELD, SegmentPack, SegmentSet
 from segsync.models import (
     Contact,
@@ -32,7 +32,7 @@ from segsync.models import (
 )
 from segsync.registry import Registry
 from segsync.rfm import RfmScores, score_population
-from segsync.rules import Predicate, PropertyType, bind, coerce, parse_date
+from segsync.rules import PropertyType, Values, bind, coerce, parse_date, rule_fields
 
 CENT = Decimal("0.01")
 PREVIOUS_FIELD = "segsync_previous_segment"
@@ -40,6 +40,7 @@ SINCE_FIELD = "segsync_segment_since"
 #: A set's memo of rule results is dropped once it holds this many distinct inputs: sets over
 #: high-cardinality fields (dates, amounts) would only pay for keys that never repeat.
 MEMO_LIMIT = 4096
+T = TypeVar("T")
 
 
 class Movement(NamedTuple):
@@ -327,37 +328,55 @@ def _as_date(value: Any) -> dt.date | None:
     return None
 
 
+def _memoised(fields: Sequence[str], fn: Callable[[Values], T]) -> Callable[[Values], T]:
+    """``fn`` memoised on the values of ``fields`` (all it reads), for one run.
+
+    Rules over scores, counts and dates see few distinct inputs across a population, so most
+    contacts cost one dict lookup. Once the memo holds :data:`MEMO_LIMIT` inputs the fields
+    are evidently high-cardinality (amounts): it is dropped and ``fn`` runs directly.
+    """
+    memo: dict[Any, T] | None = {}
+    names = tuple(fields)
+    only = names[0] if len(names) == 1 else None
+
+    def call(values: Values) -> T:
+        nonlocal memo
+        if memo is None:
+            return fn(values)
+        key = values.get(only) if only is not None else tuple([values.get(f) for f in names])
+        try:
+            return memo[key]
+        except KeyError:
+            found = memo[key] = fn(values)
+            if len(memo) >= MEMO_LIMIT:
+                memo = None
+            return found
+
+    return call
+
+
 class _Classifier:
-    """Evaluates one set's segments for a contact's values, memoised on the fields it reads."""
+    """Finds the segments of one set a contact's values match: the first one for an exclusive
+    set (memoised as a whole), every one for an independent set (memoised per segment)."""
 
     def __init__(self, segment_set: SegmentSet, as_of: dt.date) -> None:
         self.set = segment_set
-        self.fields = tuple(sorted(segment_set.fields))
-        self.tests: tuple[tuple[str, Predicate], ...] = tuple(
-            (s.key, bind(s.rule, as_of)) for s in segment_set.segments
-        )
-        self.memo: dict[tuple[Any, ...], tuple[str, ...]] | None = {}
+        tests = [(s.key, bind(s.rule, as_of)) for s in segment_set.segments]
+        if segment_set.exclusive:
 
-    def matches(self, values: Mapping[str, Any]) -> tuple[str, ...]:
-        """Keys of matching segments: at most the first one for exclusive sets."""
-        memo = self.memo
-        if memo is None:
-            return self._evaluate(values)
-        key = tuple([values.get(f) for f in self.fields])
-        found = memo.get(key)
-        if found is None:
-            found = memo[key] = self._evaluate(values)
-            if len(memo) >= MEMO_LIMIT:
-                self.memo = None
-        return found
+            def first(values: Values) -> tuple[str, ...]:
+                for key, test in tests:
+                    if test(values):
+                        return (key,)
+                return ()
 
-    def _evaluate(self, values: Mapping[str, Any]) -> tuple[str, ...]:
-        if self.set.exclusive:
-            for k, test in self.tests:
-                if test(values):
-                    return (k,)
-            return ()
-        return tuple([k for k, test in self.tests if test(values)])
+            self.matches = _memoised(sorted(segment_set.fields), first)
+        else:
+            each = [
+                (s.key, _memoised(sorted(rule_fields(s.rule)), test) if rule_fields(s.rule) else test)
+                for s, (_, test) in zip(segment_set.segments, tests, strict=True)
+            ]
+            self.matches = lambda values: tuple([key for key, test in each if test(values)])
 
 
 def compute(
@@ -436,6 +455,8 @@ def _compute(
 
     values: dict[str, dict[str, FieldValue]] = {}
     matched: dict[str, dict[str, set[str]]] = {s.key: {seg.key: set() for seg in s.segments} for s in sets}
+    # (set, segment) → [orders, revenue] of its customers, summed as contacts are classified.
+    totals: dict[str, dict[str, list[Any]]] = {s.key: {g.key: [0, ZERO] for g in s.segments} for s in sets}
     exclusive_of: dict[str, dict[str, str | None]] = {s.key: {} for s in sets if s.exclusive}
     changes: list[Movement] = []
     for contact in accepted:
@@ -458,6 +479,10 @@ def _compute(
             keys = clf.matches(inputs)
             for k in keys:
                 matched[clf.set.key][k].add(cid)
+                if summary is not None:
+                    acc = totals[clf.set.key][k]
+                    acc[0] += summary.orders
+                    acc[1] += summary.revenue
             if not clf.set.exclusive or clf.set.field is None:
                 continue
             new = keys[0] if keys else None
@@ -479,6 +504,7 @@ def _compute(
     figures = _summarise_sets(
         sets,
         frozen_matched,
+        totals,
         exclusive_of,
         summaries,
         scores,
@@ -555,6 +581,7 @@ def _carry_history(
 def _summarise_sets(
     sets: Sequence[SegmentSet],
     matched: Mapping[str, Mapping[str, frozenset[str]]],
+    totals: Mapping[str, Mapping[str, list[Any]]],
     exclusive_of: Mapping[str, Mapping[str, str | None]],
     summaries: Mapping[str, PurchaseSummary],
     scores: Mapping[str, RfmScores],
@@ -563,16 +590,12 @@ def _summarise_sets(
     contacts: int,
     rejected: int,
 ) -> Summary:
-    revenue_of = {cid: s.revenue for cid, s in summaries.items()}
-    orders_of = {cid: s.orders for cid, s in summaries.items()}
-    total = sum(revenue_of.values(), Decimal(0))
+    total = sum((s.revenue for s in summaries.values()), ZERO)
     out: list[SetSummary] = []
     for s in sets:
         stats: list[SegmentStats] = []
         for seg in s.segments:
-            customers = [c for c in matched[s.key][seg.key] if c in summaries]
-            revenue = sum(map(revenue_of.__getitem__, customers), Decimal(0))
-            orders = sum(map(orders_of.__getitem__, customers))
+            orders, revenue = totals[s.key][seg.key]
             stats.append(
                 SegmentStats(
                     set_key=s.key,
