@@ -126,6 +126,14 @@ class BrevoSettings(PlatformSettings):
         le=10_000_000,
         description="largest import body; Brevo refuses 10 MB and recommends staying near 8 MB",
     )
+    import_readback: Literal["problems", "always"] = Field(
+        "problems",
+        description=(
+            "after an import: read back every written value ('always'), or only when Brevo's "
+            "import report lists invalid or duplicate rows ('problems'); contacts an import "
+            "created for unknown emails are always found and deleted again"
+        ),
+    )
     import_poll_initial: float = Field(2.0, gt=0, description="seconds before the first import status poll")
     import_poll_max: float = Field(60.0, gt=0, description="longest wait between import status polls")
     import_timeout: float = Field(

@@ -856,10 +856,13 @@ class BrevoPlatform:
         batches += [(True, chunk) for group in clearing.values() for chunk in self._chunks(group)]
         unfinished: dict[str, str] = {}
         started: float | None = None
+        full = self.settings.import_readback == "always"
         for erase, chunk in batches:
             server_time, process = self._import(chunk, erase=erase)
             started = server_time if started is None else min(started, server_time)
-            if not self._await_process(process):
+            done, problems = self._await_process(process)
+            full = full or problems
+            if not done:
                 for update, _ in chunk:
                     unfinished[update.contact_id] = (
                         f"import {process} did not complete within {self.settings.import_timeout:.0f}s; "
@@ -867,7 +870,7 @@ class BrevoPlatform:
                     )
         assert started is not None
         sent = [u for u, _ in items]
-        outcome = self._verify(sent, shapes, started)
+        outcome = self._verify(sent, shapes, started, full=full)
         ok: list[str] = []
         failed: list[RecordFailure] = []
         for update in sent:
@@ -966,8 +969,12 @@ class BrevoPlatform:
         server_time = parse_http_date(reply.server_time)
         return (server_time if server_time is not None else time.time()), int(reply.body["processId"])
 
-    def _await_process(self, process: int) -> bool:
-        """Poll the import until it completes, backing off (each poll spends the hourly budget)."""
+    def _await_process(self, process: int) -> tuple[bool, bool]:
+        """Poll the import until it completes, backing off (each poll spends the hourly budget).
+
+        Returns (completed, problems): Brevo's report of a completed import names files of
+        invalid or duplicate rows; it does not say which, so problems call for a read-back.
+        """
         delay = self.settings.import_poll_initial
         waited = 0.0
         while True:
@@ -980,9 +987,10 @@ class BrevoPlatform:
             ).body
             status = (body or {}).get("status")
             if status == "completed":
-                return True
+                report = ((body or {}).get("info") or {}).get("import") or {}
+                return True, any(report.values())
             if status in ("failed", "cancelled") or waited >= self.settings.import_timeout:
-                return False
+                return False, True
             delay = min(delay * 2, self.settings.import_poll_max)
 
     def _verify(
@@ -990,8 +998,16 @@ class BrevoPlatform:
         updates: Sequence[ContactUpdate],
         shapes: Mapping[str, tuple[str, str, dict[str, int]]],
         started: float,
+        *,
+        full: bool,
     ) -> dict[str, str]:
-        """Read back the imported contacts; return a failure reason per contact that did not take."""
+        """A failure reason per imported contact that did not take.
+
+        Always: contacts the imports *created* (Brevo creates one for an email it does not
+        know: the contact pulled was deleted or changed its email since) are found and deleted
+        again. With ``full`` (Brevo reported problems, or ``import_readback = "always"``):
+        every written value is read back and compared.
+        """
         list_id = self._import_list()
         since = mapping.format_since(
             dt.datetime.fromtimestamp(started - self.settings.readback_skew, tz=dt.UTC)
@@ -1000,31 +1016,14 @@ class BrevoPlatform:
         by_email = {str(u.email).casefold(): u for u in updates}
         stored: dict[str, Mapping[str, Any]] = {}
         strays: list[tuple[str, ContactUpdate]] = []
-
-        def fetch(offset: int, limit: int) -> list[Mapping[str, Any]]:
-            body = self._call(
-                "contacts.list",
-                lambda: self.sdk.contacts.with_raw_response.get_contacts(
-                    limit=limit,
-                    offset=offset,
-                    sort="asc",
-                    modified_since=since,
-                    list_ids=[list_id],
-                    request_options=NO_RETRY,
-                ),
-            ).body
-            return list((body or {}).get("contacts") or ())
-
-        for items, _ in offset_pages(fetch, limit=self.settings.contacts_page):
-            for raw in items:
-                cid = str(raw.get("id"))
-                if cid in by_id:
-                    stored[cid] = raw.get("attributes") or {}
-                    continue
-                owner = by_email.get(str(raw.get("email") or "").casefold())
-                created = mapping.parse_datetime(raw.get("createdAt"))
-                if owner is not None and created is not None and created.timestamp() >= started - 1:
-                    strays.append((cid, owner))
+        for raw in self._import_list_contacts(list_id, created_since=since):
+            owner = by_email.get(str(raw.get("email") or "").casefold())
+            if owner is not None and str(raw.get("id")) not in by_id:
+                strays.append((str(raw["id"]), owner))
+        if full:
+            for raw in self._import_list_contacts(list_id, modified_since=since):
+                if str(raw.get("id")) in by_id:
+                    stored[str(raw["id"])] = raw.get("attributes") or {}
         reasons: dict[str, str] = {}
         for stray, owner in strays:
             # Brevo imports create contacts for unknown emails: the contact segsync pulled was
@@ -1034,7 +1033,7 @@ class BrevoPlatform:
                 f"Brevo has no contact {owner.contact_id} with this email any more (deleted or changed "
                 f"since the pull); the import created contact {stray} for it, which segsync deleted again"
             )
-        for update in updates:
+        for update in updates if full else ():
             cid = update.contact_id
             if cid in reasons:
                 continue
@@ -1053,6 +1052,27 @@ class BrevoPlatform:
             if wrong:
                 reasons[cid] = f"Brevo did not store {', '.join(wrong)} (the import ignored the value)"
         return reasons
+
+    def _import_list_contacts(
+        self, list_id: int, *, created_since: str | None = None, modified_since: str | None = None
+    ) -> Iterator[Mapping[str, Any]]:
+        def fetch(offset: int, limit: int) -> list[Mapping[str, Any]]:
+            body = self._call(
+                "contacts.list",
+                lambda: self.sdk.contacts.with_raw_response.get_contacts(
+                    limit=limit,
+                    offset=offset,
+                    sort="asc",
+                    created_since=created_since,
+                    modified_since=modified_since,
+                    list_ids=[list_id],
+                    request_options=NO_RETRY,
+                ),
+            ).body
+            return list((body or {}).get("contacts") or ())
+
+        for items, _ in offset_pages(fetch, limit=self.settings.contacts_page):
+            yield from items
 
     def _delete_contact(self, contact_id: str) -> None:
         self._call(
@@ -1117,8 +1137,9 @@ class BrevoPlatform:
             imports = max(
                 math.ceil(n / s.write_batch), math.ceil(n * IMPORT_BYTES_PER_CONTACT / s.import_max_bytes)
             )
+            readback = _pages(n, s.contacts_page) if s.import_readback == "always" else 0
             return {
-                CONTACTS: 1 + ensure + imports + _pages(n, s.contacts_page),
+                CONTACTS: 1 + ensure + imports + 1 + readback,
                 OTHER: imports * s.expected_import_polls,
             }
         if kind in ("add_members", "remove_members"):

@@ -126,6 +126,7 @@ class _Deal:
     attributes: dict[str, Any]
     contacts: list[int]
     created: dt.datetime
+    updated: dt.datetime  # last_updated_date, kept parsed for sorting and filtering
 
 
 @dataclass
@@ -352,7 +353,8 @@ class BrevoSandbox:
     def set_deal_stage(self, deal_id: str, stage: str) -> None:
         with self.server.lock:
             deal = self.deals[deal_id]
-            now = _ts(self.now())
+            deal.updated = self.now()
+            now = _ts(deal.updated)
             deal.attributes.update(deal_stage=self.stages[stage], stage_updated_at=now, last_updated_date=now)
             order = self.orders.get(deal_id)
             if order is not None:
@@ -451,7 +453,7 @@ class BrevoSandbox:
         if closed is not None:
             attrs["close_date"] = _ts(closed)
         linked = [contact] if contact is not None and contact in self.contacts else []
-        self.deals[deal_id] = _Deal(deal_id, attrs, linked, created)
+        self.deals[deal_id] = _Deal(deal_id, attrs, linked, created, created)
         status = {"won": "completed", "lost": "cancelled", "open": "pending"}[stage]
         amount_value = attrs.get("amount")
         self.orders[deal_id] = _Order(
@@ -1151,13 +1153,11 @@ class BrevoSandbox:
         linked = req.arg("filters[linkedContactsIds]")
         deals = []
 
-        def updated_at(deal: _Deal) -> dt.datetime:
-            return parse_datetime(deal.attributes.get("last_updated_date")) or deal.created
+        def order(deal: _Deal) -> tuple[dt.datetime, str]:
+            return (deal.updated if sort_by == "last_updated_date" else deal.created), deal.id
 
-        order = updated_at if sort_by == "last_updated_date" else (lambda d: d.created)
-        for deal in sorted(self.deals.values(), key=lambda d: (order(d), d.id)):
-            updated = updated_at(deal)
-            if modified is not None and updated < modified:
+        for deal in sorted(self.deals.values(), key=order):
+            if modified is not None and deal.updated < modified:
                 continue
             if created is not None and deal.created < created:
                 continue

@@ -555,3 +555,22 @@ def test_call_cost_predicts_a_first_sync_in_hours(platform):
 def test_generic_platform_settings_are_read_as_brevo_settings():
     generic = PlatformSettings(base_url="http://127.0.0.1:1/v3", timeout=3)
     assert BrevoPlatform.rate_buckets(generic)["other"][0].requests == 100
+
+
+def test_values_are_read_back_when_asked_or_when_brevo_reports_problems(sandbox, clock):
+    platform = connect(sandbox, clock, put_max=0, import_readback="always")
+    contacts = with_email(pull(platform))[:8]
+    platform.create_fields([SCORE])
+    updates = [ContactUpdate(contact_id=c.id, email=c.email, values={SCORE.key: "8"}) for c in contacts]
+    assert len(platform.write_fields(updates).ok) == 8
+    assert platform.runner.stats.per_operation["contacts.list"] == 1 + 2, "one pull, created + modified reads"
+
+    # An address Brevo finds invalid: the report names a file of bad rows, so every value is read back
+    usual = connect(sandbox, clock, put_max=0)
+    bad = ContactUpdate(contact_id=contacts[0].id, email="not an address", values={SCORE.key: "9"})
+    good = ContactUpdate(contact_id=contacts[1].id, email=contacts[1].email, values={SCORE.key: "9"})
+    result = usual.write_fields([bad, good])
+    assert result.ok == (good.contact_id,)
+    assert result.failed[0].record_id == bad.contact_id
+    assert "did not store SEGSYNC_RFM_SCORE" in result.failed[0].reason
+    assert sandbox.contact(bad.contact_id)["attributes"]["SEGSYNC_RFM_SCORE"] == "8"

@@ -61,5 +61,4 @@ def test_all_sdk_traffic_conforms_to_brevos_openapi_spec(traffic_log: Path, tmp_
     checked.write_text(
         "".join(json.dumps(e) + "\n" for e in exchanges if e["status"] != 401), encoding="utf-8"
     )
-    out = assert_traffic_conforms("brevo", checked)
-    assert f"{len(exchanges) - len(unauthorized)} conform, 0 do not" in out
+    assert_traffic_conforms("brevo", checked)

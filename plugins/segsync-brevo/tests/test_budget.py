@@ -1,0 +1,141 @@
+"""A first sync of a 20,000-contact account on Brevo's base tier: 100 calls an hour for deals,
+import status and the rest; through the engine, the SDK and the sandbox, on a fake clock.
+
+Once with a short ``max_rate_wait``: every run pauses when the hour's budget is spent and the
+next run (an hour later) resumes from the engine's checkpoints. Once with a long one: a single
+run waits through the windows. Both end with the same CRM, and a resync writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from segsync import CallRunner, RetryPolicy, SyncPaused
+from segsync.engine import SyncResult, run_sync
+from segsync.sandbox import SeedData, demo_dataset
+from segsync.state import LockOwner, StateStore
+from segsync.testing import FakeClock, FakeWallClock
+from segsync.testing.reliability import standard_spec
+from segsync_brevo.config import OTHER, BrevoSettings
+from segsync_brevo.platform import BrevoPlatform
+from segsync_brevo.sandbox import BrevoSandbox
+
+from .conftest import KEY
+
+AS_OF = dt.date(2026, 1, 15)
+CONTACTS = 20_000
+DEALS = 6_000  # 120 pages of 50: more than an hour of the base tier's 100 calls
+
+
+@pytest.fixture(scope="module")
+def store_data() -> SeedData:
+    data = demo_dataset(AS_OF, contacts=CONTACTS)
+    return SeedData(data.contacts, data.purchases[:DEALS])
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return standard_spec()
+
+
+class Account:
+    """One sandbox account and the state file of the project syncing it."""
+
+    def __init__(self, data: SeedData, workdir: Path) -> None:
+        self.clock = FakeClock()
+        self.sandbox = BrevoSandbox(secret=KEY, clock=self.clock)  # base ("general") tier
+        self.sandbox.seed(data)
+        self.sandbox.start()
+        self.state = workdir / "state.db"
+        self.pid = 40_000
+        self.pauses: list[float] = []
+
+    def sync(self, spec, max_rate_wait: float) -> SyncResult | None:
+        """One ``segsync sync`` as a new process; None when it paused (the wait is in ``pauses``)."""
+        self.pid += 1
+        settings = BrevoSettings(base_url=self.sandbox.base_url)
+        policy = RetryPolicy(max_rate_wait=max_rate_wait)
+        runner = CallRunner(
+            "brevo",
+            policy=policy,
+            buckets=BrevoPlatform.rate_buckets(settings),
+            clock=self.clock,
+            rng=random.Random(self.pid),
+        )
+        platform = BrevoPlatform.create(settings, secret=SecretStr(KEY), runner=runner)
+        store = StateStore(
+            self.state,
+            wall_clock=FakeWallClock(self.clock),
+            owner=LockOwner(self.pid, "budget"),
+            alive={self.pid},
+        )
+        try:
+            return run_sync(platform, spec, store=store, account="budget", as_of=AS_OF)
+        except SyncPaused as paused:
+            self.pauses.append(paused.resume_after)
+            return None
+        finally:
+            platform.close()
+            store.close()
+
+    def stop(self) -> None:
+        self.sandbox.stop()
+
+
+def test_a_first_sync_of_20k_contacts_spans_budget_windows_then_a_resync_writes_nothing(
+    store_data, spec, tmp_path
+):
+    paused = Account(store_data, tmp_path / "paused")
+    waiting = Account(store_data, tmp_path / "waiting")
+    try:
+        # 1. Pause and resume: each run spends at most the hour's budget, then checkpoints.
+        done = None
+        for _ in range(6):
+            done = paused.sync(spec, max_rate_wait=120)
+            if done is not None:
+                break
+            assert paused.pauses[-1] > 120
+            paused.clock.advance(paused.pauses[-1])
+        assert done is not None, f"still paused after {len(paused.pauses)} runs"
+        assert done.report.status == "succeeded"
+        assert paused.pauses, "the base tier's hour cannot hold this first sync"
+        with StateStore(paused.state, owner=LockOwner(1, "budget")) as store:
+            jobs = store.recent_jobs(10)
+        assert [j.status for j in reversed(jobs)] == ["paused"] * len(paused.pauses) + ["succeeded"]
+        assert paused.sandbox.rate_limited <= 1, "at most the 429 that revealed the limit"
+
+        # 2. One run that waits through the windows instead.
+        result = waiting.sync(spec, max_rate_wait=7200)
+        assert result is not None
+        assert result.report.status == "succeeded"
+        assert waiting.clock.slept >= 3000, "it waited for the hourly budget to come back"
+        assert waiting.sandbox.rate_limited == 0, "one runner knows the windows: no 429 at all"
+        other = waiting.sandbox.calls_by_bucket[OTHER]
+        assert other > 100
+
+        # Same data, same CRM in the end.
+        want = waiting.sandbox.snapshot()
+        got = paused.sandbox.snapshot()
+        assert got == want
+        assert len(want["fields"]) > CONTACTS * 0.9
+        assert sum(len(m) for m in want["lists"].values()) > 0
+
+        # 3. Nothing changed: the resync writes nothing (and spends no import polls).
+        calls_before = dict(waiting.sandbox.calls_by_bucket)
+        imports_before = len(waiting.sandbox.processes)
+        again = waiting.sync(spec, max_rate_wait=7200)
+        assert again is not None
+        assert again.plan is not None
+        assert not again.plan.writes_anything, again.plan.describe()
+        assert again.report.write_calls == 0
+        assert len(waiting.sandbox.processes) == imports_before, "no import, so no status polls"
+        # pipelines, the deal catalogue and the deals changed since the cursor: a handful
+        assert waiting.sandbox.calls_by_bucket[OTHER] - calls_before[OTHER] < 10
+    finally:
+        paused.stop()
+        waiting.stop()
