@@ -404,8 +404,9 @@ def _gc_paused() -> Iterator[None]:
 
     compute allocates millions of short-lived, acyclic objects on top of a heap that holds every
     pulled contact and purchase; each full collection walks that whole heap and together they
-    cost about a third of the run. Nothing compute creates forms a reference cycle, so pausing
-    frees no less memory. The previous state is restored, whatever happens.
+    cost about a third of the run. Reference counting still frees every acyclic object at once,
+    and a cycle a plugin's feature might create is collected after the run. The previous state
+    is restored, whatever happens.
     """
     was_enabled = gc.isenabled()
     gc.disable()
