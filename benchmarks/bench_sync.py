@@ -1,0 +1,77 @@
+"""Whether a sync is bounded by the CRM's rate limit or by segsync.
+
+Run: .venv/bin/python benchmarks/bench_sync.py [--platform hubspot|brevo] [--contacts N]
+Runs a first sync and a no-change resync of the demo store against the platform's sandbox
+(real SDK over loopback HTTP) with simulated time, and prints: API calls, the time the rate
+limits impose (simulated seconds spent waiting for windows), and the real wall time spent,
+which covers segsync, the SDK and the in-process sandbox together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from segsync.config import load_config
+from segsync.engine import sync_project
+from segsync.errors import SyncPaused
+from segsync.plugins import build_registry, make_plugin_manager
+from segsync.retry import SimulatedClock
+from segsync.sandbox import demo_dataset
+
+AS_OF = dt.date(2026, 11, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--platform", default="hubspot")
+    parser.add_argument("--contacts", type=int, default=20_000)
+    args = parser.parse_args()
+    registry = build_registry(make_plugin_manager())
+    cls = registry.platform(args.platform)
+    sandbox_cls = cls.sandbox()
+    assert sandbox_cls is not None
+    clock = SimulatedClock()
+    sandbox = sandbox_cls(secret="bench-secret", clock=clock)
+    data = demo_dataset(AS_OF, contacts=args.contacts)
+    sandbox.seed(data)
+    sandbox.start()
+    folder = Path(tempfile.mkdtemp(prefix="segsync-bench-"))
+    toml = '[segments]\npacks = ["rfm-standard", "lifecycle"]\n'
+    toml += f'[platforms.{cls.name}]\nbase_url = "{sandbox.base_url}"\n'
+    (folder / "segsync.toml").write_text(toml, encoding="utf-8")
+    config = load_config(folder / "segsync.toml")
+    env = {**os.environ, cls.secret_env: "bench-secret"}
+    print(f"{cls.display_name}: {len(data.contacts):,} contacts, {len(data.purchases):,} deals")
+    try:
+        for label in ("first sync", "no-change resync"):
+            wall0, sim0, calls, jobs = time.perf_counter(), clock.now(), 0, 0
+            while True:
+                jobs += 1
+                try:
+                    result = sync_project(
+                        config, cls.name, registry=registry, as_of=AS_OF, env=env, clock=clock
+                    )
+                    calls += result.report.calls
+                    break
+                except SyncPaused as paused:
+                    clock.advance(paused.resume_after)
+            wall = time.perf_counter() - wall0
+            simulated = clock.now() - sim0
+            print(
+                f"{label}: {calls:,} API calls in {jobs} job(s); rate limits impose {simulated:,.0f} s "
+                f"({simulated / 3600:.2f} h); wall time {wall:,.1f} s "
+                f"(= {wall / max(simulated, 1e-9):.1%} of the rate-limited time)"
+                if simulated
+                else f"{label}: {calls:,} API calls in {jobs} job(s); no rate-limit waits; wall {wall:,.1f} s"
+            )
+    finally:
+        sandbox.stop()
+
+
+if __name__ == "__main__":
+    main()
