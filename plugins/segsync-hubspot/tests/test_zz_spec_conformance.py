@@ -2,22 +2,15 @@
 
 conftest.py moves the ``spec_conformance`` test to the end of the run, after every test that
 appends to the session traffic log; it also drives a short sync itself, so it checks every
-endpoint the plugin uses even when run alone.
-
-Success exchanges go through ``shared/tools/spec-check`` unchanged. Error answers (status >=
-400) need one allowance: HubSpot's specs declare them ``*/*`` (``components/responses/Error``),
-and the openapi-core behind spec-check hands ``*/*`` bodies to the schema as raw bytes, so every
-error body "does not conform" whatever it holds. They go through the same checker with a JSON
-reader registered for ``*/*`` (HubSpot sends errors as JSON), so their bodies are still held to
-the spec's ``Error`` schema.
+endpoint the plugin uses even when run alone. :func:`segsync.testing.spec.assert_traffic_conforms`
+runs spec-check unchanged on success exchanges and with a JSON reader for HubSpot's ``*/*``
+error bodies on error answers (see its module docstring).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,55 +18,9 @@ import pytest
 
 from segsync import Contact, ContactUpdate, FieldOption, FieldSpec, ListSpec, Purchase
 from segsync.sandbox import SeedData
-from segsync.testing.spec import run_spec_check, shared_dir
+from segsync.testing.spec import assert_traffic_conforms
 from segsync_hubspot.platform import HubSpotPlatform
 from segsync_hubspot.sandbox import HubSpotSandbox
-
-_JSON_ERRORS = """
-import functools, json, sys
-import openapi_core
-sys.path.insert(0, sys.argv[1])
-openapi_core.Config = functools.partial(
-    openapi_core.Config, extra_media_type_deserializers={"*/*": lambda value, **_: json.loads(value)}
-)
-import spec_check
-sys.exit(spec_check.main(["validate", "--platform", "hubspot", "--max-errors", "1000", sys.argv[2]]))
-"""
-
-
-def _spec_check_python() -> Path:
-    """The private interpreter ``shared/tools/spec-check`` builds (same default location)."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return Path(os.environ.get("SPEC_CHECK_VENV") or cache / "segsync-spec-check") / "bin" / "python"
-
-
-def check_hubspot_traffic(log: Path) -> None:
-    """Fail unless every exchange in ``log`` conforms (error bodies read as JSON, see above)."""
-    shared = shared_dir()
-    if shared is None:
-        pytest.skip("../shared (vendor OpenAPI specs and spec-check) is not beside this checkout; CI has it")
-    lines = log.read_text(encoding="utf-8").splitlines() if log.is_file() else []
-    if not lines:
-        pytest.fail(f"no traffic was recorded in {log}")
-    successes = log.with_name(log.stem + ".success.jsonl")
-    errors = log.with_name(log.stem + ".errors.jsonl")
-    successes.write_text("".join(f"{x}\n" for x in lines if json.loads(x)["status"] < 400), encoding="utf-8")
-    errors.write_text("".join(f"{x}\n" for x in lines if json.loads(x)["status"] >= 400), encoding="utf-8")
-    if successes.stat().st_size:
-        status, out = run_spec_check("hubspot", successes)
-        assert status == 0, f"spec-check found non-conforming exchanges:\n{out}"
-    if errors.stat().st_size:
-        proc = subprocess.run(  # noqa: S603 - fixed interpreter, script and arguments
-            [str(_spec_check_python()), "-c", _JSON_ERRORS, str(shared / "tools"), str(errors)],
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        assert proc.returncode == 0, (
-            f"spec-check found non-conforming error answers:\n{proc.stdout}{proc.stderr}"
-        )
-
 
 SEGMENT = FieldSpec(
     key="segsync_rfm_segment",
@@ -129,7 +76,7 @@ def test_session_traffic_conforms(
     demo_data: SeedData,
 ) -> None:
     _a_short_sync(make_platform(make_sandbox(demo_data), home_currency="USD"))
-    check_hubspot_traffic(traffic_log)
+    assert_traffic_conforms("hubspot", traffic_log)
 
 
 def _exchange(status: int, body: object, path: str = "/crm/v3/objects/contacts") -> str:
@@ -178,11 +125,11 @@ def test_the_conformance_check_can_fail(tmp_path: Path, bad: str) -> None:
     log.write_text(
         "\n".join([_exchange(200, GOOD_PAGE), _exchange(404, GOOD_ERROR, "/crm/v3/lists/1"), bad]) + "\n"
     )
-    with pytest.raises(AssertionError, match="do not conform|non-conforming"):
-        check_hubspot_traffic(log)
+    with pytest.raises(AssertionError, match="non-conforming"):
+        assert_traffic_conforms("hubspot", log)
 
 
 def test_the_conformance_check_passes_good_traffic(tmp_path: Path) -> None:
     log = tmp_path / "traffic.jsonl"
     log.write_text(_exchange(200, GOOD_PAGE) + "\n" + _exchange(404, GOOD_ERROR, "/crm/v3/lists/1") + "\n")
-    check_hubspot_traffic(log)
+    assert_traffic_conforms("hubspot", log)
