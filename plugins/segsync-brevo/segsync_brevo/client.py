@@ -250,7 +250,7 @@ def offset_pages(
     *,
     limit: int,
     cursor: PageCursor | None = None,
-    version: Callable[[Mapping[str, Any]], str] = _item_id,
+    version: Callable[[Mapping[str, Any]], str] | None = None,
     max_rewinds: int = 20,
 ) -> Iterator[tuple[list[Mapping[str, Any]], PageCursor]]:
     """Pages of an offset-paged list in a stable order, each item version yielded once.
@@ -262,6 +262,7 @@ def offset_pages(
     ``fetch(offset, limit)`` returns one page. Yields ``(new items, cursor after them)``.
     """
     cur = cursor or PageCursor()
+    version = version or _item_id
     seen: set[str] = set()
     rewinds = 0
     while True:

@@ -90,6 +90,11 @@ def _pages(records: int, size: int) -> int:
     return 2 + (records - size) // (size - 1)
 
 
+def _flat(pages: Iterator[tuple[list[Mapping[str, Any]], PageCursor]]) -> Iterator[Mapping[str, Any]]:
+    for items, _ in pages:
+        yield from items
+
+
 def _deal_version(deal: Mapping[str, Any]) -> str:
     return f"{deal.get('id')}@{(deal.get('attributes') or {}).get('last_updated_date')}"
 
@@ -161,6 +166,40 @@ class BrevoPlatform:
         self, operation: str, fn: Callable[[], Any], *, bucket: str = CONTACTS, write: bool = False
     ) -> Reply:
         return self.client.call(operation, fn, bucket=bucket, write=write)
+
+    def _paged(
+        self,
+        operation: str,
+        request: Callable[[int, int], Any],
+        key: str,
+        *,
+        limit: int,
+        bucket: str = CONTACTS,
+        resume: str | None = None,
+        version: Callable[[Mapping[str, Any]], str] | None = None,
+    ) -> Iterator[tuple[list[Mapping[str, Any]], PageCursor]]:
+        """Offset pages of one list endpoint; ``request(offset, limit)`` is the raw SDK call and
+        ``key`` the array in its answer."""
+
+        def fetch(offset: int, size: int) -> list[Mapping[str, Any]]:
+            body = self._call(operation, lambda: request(offset, size), bucket=bucket).body
+            return list((body or {}).get(key) or ())
+
+        return offset_pages(fetch, limit=limit, cursor=PageCursor.parse(resume), version=version)
+
+    def _contact_pages(
+        self, *, resume: str | None = None, **filters: Any
+    ) -> Iterator[tuple[list[Any], PageCursor]]:
+        """``GET /contacts`` oldest first, 1000 a page, with filters (modified_since, list_ids, ...)."""
+        return self._paged(
+            "contacts.list",
+            lambda offset, limit: self.sdk.contacts.with_raw_response.get_contacts(
+                limit=limit, offset=offset, sort="asc", request_options=NO_RETRY, **filters
+            ),
+            "contacts",
+            limit=self.settings.contacts_page,
+            resume=resume,
+        )
 
     def _attributes(self, *, refresh: bool = False) -> dict[str, dict[str, Any]]:
         if self._catalogue is None or refresh:
@@ -237,18 +276,7 @@ class BrevoPlatform:
         since = mapping.format_since(modified_since) if modified_since else None
         overrides = self.settings.property_attributes
 
-        def fetch(offset: int, limit: int) -> list[Mapping[str, Any]]:
-            body = self._call(
-                "contacts.list",
-                lambda: self.sdk.contacts.with_raw_response.get_contacts(
-                    limit=limit, offset=offset, sort="asc", modified_since=since, request_options=NO_RETRY
-                ),
-            ).body
-            return list((body or {}).get("contacts") or ())
-
-        for items, cursor in offset_pages(
-            fetch, limit=self.settings.contacts_page, cursor=PageCursor.parse(resume)
-        ):
+        for items, cursor in self._contact_pages(resume=resume, modified_since=since):
             for raw in items:
                 contact = mapping.contact_from_brevo(
                     raw, properties=properties, managed=fields, list_keys=list_keys, overrides=overrides
@@ -328,26 +356,25 @@ class BrevoPlatform:
         won = self._won_stages()
         close, currency = self._deal_catalogue()
 
-        def fetch(offset: int, limit: int) -> list[Mapping[str, Any]]:
-            body = self._call(
-                "deals.list",
-                lambda: self.sdk.deals.with_raw_response.get_all_deals(
-                    offset=offset,
-                    limit=limit,
-                    sort="asc",
-                    sort_by="last_updated_date",
-                    modified_since=modified,
-                    request_options=NO_RETRY,
-                ),
-                bucket=OTHER,
-            ).body
-            return list((body or {}).get("items") or ())
-
         # Oldest change first, so the engine can checkpoint a long pull by its modification
         # cursor; a deal modified while paging moves to the end and comes again, newer.
-        for items, cursor in offset_pages(
-            fetch, limit=self.settings.deals_page, cursor=PageCursor.parse(resume), version=_deal_version
-        ):
+        pages = self._paged(
+            "deals.list",
+            lambda offset, limit: self.sdk.deals.with_raw_response.get_all_deals(
+                offset=offset,
+                limit=limit,
+                sort="asc",
+                sort_by="last_updated_date",
+                modified_since=modified,
+                request_options=NO_RETRY,
+            ),
+            "items",
+            limit=self.settings.deals_page,
+            bucket=OTHER,
+            resume=resume,
+            version=_deal_version,
+        )
+        for items, cursor in pages:
             out: list[mapping.Record] = []
             for deal in items:
                 out += mapping.deal_records(
@@ -364,19 +391,17 @@ class BrevoPlatform:
     def _order_pages(
         self, modified: str | None, incremental: bool, resume: str | None
     ) -> Iterator[tuple[list[mapping.Record], PageCursor]]:
-        def fetch(offset: int, limit: int) -> list[Mapping[str, Any]]:
-            body = self._call(
-                "orders.list",
-                lambda: self.sdk.ecommerce.with_raw_response.get_orders(
-                    limit=limit, offset=offset, sort="asc", modified_since=modified, request_options=NO_RETRY
-                ),
-                bucket=OTHER,
-            ).body
-            return list((body or {}).get("orders") or ())
-
-        for items, cursor in offset_pages(
-            fetch, limit=self.settings.orders_page, cursor=PageCursor.parse(resume)
-        ):
+        pages = self._paged(
+            "orders.list",
+            lambda offset, limit: self.sdk.ecommerce.with_raw_response.get_orders(
+                limit=limit, offset=offset, sort="asc", modified_since=modified, request_options=NO_RETRY
+            ),
+            "orders",
+            limit=self.settings.orders_page,
+            bucket=OTHER,
+            resume=resume,
+        )
+        for items, cursor in pages:
             out: list[mapping.Record] = []
             for order in items:
                 contact = order.get("contact_id")
@@ -495,27 +520,21 @@ class BrevoPlatform:
 
     # -- folders and lists --------------------------------------------------------------------
 
-    def _all_pages(
-        self, fetch: Callable[[int, int], list[Mapping[str, Any]]], size: int
-    ) -> list[dict[str, Any]]:
-        return [dict(i) for items, _ in offset_pages(fetch, limit=size) for i in items]
-
     def _folder(self) -> int:
         """The id of the folder segsync's lists live in, created on first use."""
         if self._folder_id is None:
             name = self.settings.folder_name
 
-            def fetch(offset: int, limit: int) -> list[Mapping[str, Any]]:
-                body = self._call(
+            def find_or_create() -> int:
+                folders = self._paged(
                     "folders.list",
-                    lambda: self.sdk.contacts.with_raw_response.get_folders(
+                    lambda offset, limit: self.sdk.contacts.with_raw_response.get_folders(
                         limit=limit, offset=offset, sort="asc", request_options=NO_RETRY
                     ),
-                ).body
-                return list((body or {}).get("folders") or ())
-
-            def find_or_create() -> int:
-                for folder in self._all_pages(fetch, LISTS_PAGE):
+                    "folders",
+                    limit=LISTS_PAGE,
+                )
+                for folder in _flat(folders):
                     if folder.get("name") == name:
                         return int(folder["id"])
                 with self.runner.at_most_once():
@@ -533,17 +552,15 @@ class BrevoPlatform:
 
     def _list_index(self, *, refresh: bool = False) -> list[dict[str, Any]]:
         if self._lists is None or refresh:
-
-            def fetch(offset: int, limit: int) -> list[Mapping[str, Any]]:
-                body = self._call(
-                    "lists.list",
-                    lambda: self.sdk.contacts.with_raw_response.get_lists(
-                        limit=limit, offset=offset, sort="asc", request_options=NO_RETRY
-                    ),
-                ).body
-                return list((body or {}).get("lists") or ())
-
-            self._lists = self._all_pages(fetch, LISTS_PAGE)
+            lists = self._paged(
+                "lists.list",
+                lambda offset, limit: self.sdk.contacts.with_raw_response.get_lists(
+                    limit=limit, offset=offset, sort="asc", request_options=NO_RETRY
+                ),
+                "lists",
+                limit=LISTS_PAGE,
+            )
+            self._lists = [dict(i) for i in _flat(lists)]
         return self._lists
 
     @staticmethod
@@ -601,17 +618,16 @@ class BrevoPlatform:
             name = self.settings.import_list_name
             folder = self._folder()
 
-            def fetch(offset: int, limit: int) -> list[Mapping[str, Any]]:
-                body = self._call(
+            def find_or_create() -> int:
+                lists = self._paged(
                     "folders.lists",
-                    lambda: self.sdk.contacts.with_raw_response.get_folder_lists(
+                    lambda offset, limit: self.sdk.contacts.with_raw_response.get_folder_lists(
                         folder, limit=limit, offset=offset, sort="asc", request_options=NO_RETRY
                     ),
-                ).body
-                return list((body or {}).get("lists") or ())
-
-            def find_or_create() -> int:
-                for item in self._all_pages(fetch, LISTS_PAGE):
+                    "lists",
+                    limit=LISTS_PAGE,
+                )
+                for item in _flat(lists):
                     if item.get("name") == name:
                         return int(item["id"])
                 with self.runner.at_most_once():
@@ -628,24 +644,22 @@ class BrevoPlatform:
         return self._import_list_id
 
     def list_members(self, list_id: str) -> Iterator[str]:
-        def fetch(offset: int, limit: int) -> list[Mapping[str, Any]]:
-            body = self._call(
-                "lists.members",
-                lambda: self.sdk.contacts.with_raw_response.get_contacts_from_list(
-                    int(list_id), limit=limit, offset=offset, sort="asc", request_options=NO_RETRY
-                ),
-            ).body
-            return list((body or {}).get("contacts") or ())
-
-        for items, _ in offset_pages(fetch, limit=MEMBERS_PAGE):
-            yield from (str(c["id"]) for c in items)
+        members = self._paged(
+            "lists.members",
+            lambda offset, limit: self.sdk.contacts.with_raw_response.get_contacts_from_list(
+                int(list_id), limit=limit, offset=offset, sort="asc", request_options=NO_RETRY
+            ),
+            "contacts",
+            limit=MEMBERS_PAGE,
+        )
+        yield from (str(c["id"]) for c in _flat(members))
 
     # -- memberships --------------------------------------------------------------------------
 
-    def _contact_lists(self, contact_id: str) -> set[int] | None:
-        """The list ids of one contact, or None if it no longer exists."""
+    def _contact(self, contact_id: str) -> Mapping[str, Any] | None:
+        """One contact by id (``GET /contacts/{id}``), or None if it no longer exists."""
         try:
-            body = self._call(
+            body: Mapping[str, Any] = self._call(
                 "contacts.get",
                 lambda: self.sdk.contacts.with_raw_response.get_contact_info(
                     contact_id, identifier_type="contact_id", request_options=NO_RETRY
@@ -655,7 +669,7 @@ class BrevoPlatform:
             if self._not_found(exc):
                 return None
             raise
-        return {int(i) for i in body.get("listIds") or ()}
+        return body
 
     def _send_members(self, list_id: int, ids: list[int], *, add: bool) -> set[int]:
         """One add/remove call of at most 150 ids; returns the ids Brevo reports as failures."""
@@ -680,19 +694,7 @@ class BrevoPlatform:
 
     def _members_of(self, list_id: int) -> set[int]:
         """Every member of a list, read 1000 at a time (cheaper than one look per contact)."""
-
-        def fetch(offset: int, limit: int) -> list[Mapping[str, Any]]:
-            body = self._call(
-                "contacts.list",
-                lambda: self.sdk.contacts.with_raw_response.get_contacts(
-                    limit=limit, offset=offset, sort="asc", list_ids=[list_id], request_options=NO_RETRY
-                ),
-            ).body
-            return list((body or {}).get("contacts") or ())
-
-        return {
-            int(c["id"]) for items, _ in offset_pages(fetch, limit=self.settings.contacts_page) for c in items
-        }
+        return {int(c["id"]) for c in _flat(self._contact_pages(list_ids=[list_id]))}
 
     def _change_members(self, list_id: str, contact_ids: Sequence[str], *, add: bool) -> WriteResult:
         ok: list[str] = []
@@ -722,10 +724,10 @@ class BrevoPlatform:
             if i in members:
                 ok.append(str(i))
                 continue
-            lists = self._contact_lists(str(i))
-            if lists is None:
+            contact = self._contact(str(i))
+            if contact is None:
                 failed.append(RecordFailure(record_id=str(i), reason="contact no longer exists in Brevo"))
-            elif lid in lists:
+            elif lid in (contact.get("listIds") or ()):
                 ok.append(str(i))
             else:
                 failed.append(
@@ -807,7 +809,7 @@ class BrevoPlatform:
                 continue
             cleared = {k: None for k, v in update.values.items() if v is None}
             if cleared:
-                stored = self._contact_attributes(cid) or {}
+                stored = (self._contact(cid) or {}).get("attributes") or {}
                 kept = [
                     shapes[k][0]
                     for k in cleared
@@ -887,18 +889,9 @@ class BrevoPlatform:
         out = {c: self._emails[c] for c in contact_ids if c in self._emails}
         unknown = [c for c in contact_ids if c not in out and c.isdigit()]
         for start in range(0, len(unknown), 20):
-            for raw in self._contacts_by_ids([int(c) for c in unknown[start : start + 20]]):
+            for raw in _flat(self._contact_pages(ids=[int(c) for c in unknown[start : start + 20]])):
                 out[str(raw["id"])] = self._emails[str(raw["id"])] = raw.get("email") or None
         return out
-
-    def _contacts_by_ids(self, ids: list[int]) -> list[Mapping[str, Any]]:
-        body = self._call(
-            "contacts.list",
-            lambda: self.sdk.contacts.with_raw_response.get_contacts(
-                ids=ids, limit=len(ids), request_options=NO_RETRY
-            ),
-        ).body
-        return list((body or {}).get("contacts") or ())
 
     def _write_shapes(
         self, keys: set[str], catalogue: Mapping[str, Mapping[str, Any]]
@@ -1040,10 +1033,11 @@ class BrevoPlatform:
             attributes = stored.get(cid)
             if attributes is None:
                 # Not seen as modified (clock skew, or nothing changed): look at it directly.
-                attributes = self._contact_attributes(cid)
-                if attributes is None:
+                contact = self._contact(cid)
+                if contact is None:
                     reasons[cid] = "contact no longer exists in Brevo"
                     continue
+                attributes = contact.get("attributes") or {}
             wrong = [
                 shapes[key][0]
                 for key, value in update.values.items()
@@ -1056,23 +1050,11 @@ class BrevoPlatform:
     def _import_list_contacts(
         self, list_id: int, *, created_since: str | None = None, modified_since: str | None = None
     ) -> Iterator[Mapping[str, Any]]:
-        def fetch(offset: int, limit: int) -> list[Mapping[str, Any]]:
-            body = self._call(
-                "contacts.list",
-                lambda: self.sdk.contacts.with_raw_response.get_contacts(
-                    limit=limit,
-                    offset=offset,
-                    sort="asc",
-                    created_since=created_since,
-                    modified_since=modified_since,
-                    list_ids=[list_id],
-                    request_options=NO_RETRY,
-                ),
-            ).body
-            return list((body or {}).get("contacts") or ())
-
-        for items, _ in offset_pages(fetch, limit=self.settings.contacts_page):
-            yield from items
+        return _flat(
+            self._contact_pages(
+                list_ids=[list_id], created_since=created_since, modified_since=modified_since
+            )
+        )
 
     def _delete_contact(self, contact_id: str) -> None:
         self._call(
@@ -1090,21 +1072,6 @@ class BrevoPlatform:
         if value is None:
             return found is None
         return found is not None and mapping.same_value(value, found)
-
-    def _contact_attributes(self, contact_id: str) -> Mapping[str, Any] | None:
-        try:
-            body = self._call(
-                "contacts.get",
-                lambda: self.sdk.contacts.with_raw_response.get_contact_info(
-                    contact_id, identifier_type="contact_id", request_options=NO_RETRY
-                ),
-            ).body
-        except PermanentError as exc:
-            if self._not_found(exc):
-                return None
-            raise
-        attributes: Mapping[str, Any] = body.get("attributes") or {}
-        return attributes
 
     # -- costs --------------------------------------------------------------------------------
 
