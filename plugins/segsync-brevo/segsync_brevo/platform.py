@@ -26,6 +26,7 @@ import os
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from brevo.contacts import (
@@ -73,7 +74,10 @@ from segsync_brevo.client import (
 from segsync_brevo.config import BASE_URL_ENV, CONTACTS, DEFAULT_BASE_URL, OTHER, BrevoSettings
 
 if TYPE_CHECKING:
+    from segsync.manifest import PlatformManifest
     from segsync.sandbox import Sandbox
+
+MANIFEST_PATH = Path(__file__).with_name("manifest.toml")
 
 MEMBERSHIP_BATCH = 150
 #: Brevo's largest page for lists, folders and list members.
@@ -150,6 +154,13 @@ class BrevoPlatform:
         if isinstance(settings, BrevoSettings):
             return settings
         return BrevoSettings.model_validate(settings.model_dump())
+
+    @classmethod
+    def manifest(cls) -> PlatformManifest:
+        """What the plugin needs (API key areas), obeys (limits) and creates in Brevo."""
+        from segsync.manifest import load_platform_manifest
+
+        return load_platform_manifest(MANIFEST_PATH)
 
     @classmethod
     def sandbox(cls) -> type[Sandbox] | None:

@@ -47,6 +47,7 @@ def test_create_makes_no_call_and_limits_follow_the_settings(quiet_sandbox):
 
 def test_the_manifest_is_valid_and_matches_the_defaults():
     manifest = load_platform_manifest(MANIFEST)
+    assert BrevoPlatform.manifest() == manifest
     assert manifest.platform.name == "brevo"
     defaults = BrevoSettings()
     created = {c.name for c in manifest.creates}
