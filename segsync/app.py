@@ -12,12 +12,17 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from segsync.config import CONFIG_NAME, ProjectConfig, load_config
 from segsync.errors import ConfigError, SegsyncError
-from segsync.output import Progress, money, table
+from segsync.output import Progress, table
 from segsync.plugins import Hooks, build_registry, make_plugin_manager
 from segsync.registry import Registry
+
+if TYPE_CHECKING:
+    from segsync.engine import Progress as SyncProgress
+    from segsync.engine import SyncResult
 
 
 def find_config(path: Path | None) -> Path:
@@ -141,35 +146,49 @@ def _check_platform(project: Project, name: str, spec: object) -> int:
 # -- plan / sync ---------------------------------------------------------------------------
 
 
-def _progress_printer(quiet: bool) -> tuple[Callable[[object], None], Progress]:
+def _progress_printer(quiet: bool) -> tuple[Callable[[SyncProgress], None], Progress]:
     printer = Progress(quiet=quiet)
 
-    def on_progress(event: object) -> None:
-        printer(getattr(event, "phase", "?"), getattr(event, "done", 0), getattr(event, "total", None))
+    def on_progress(event: SyncProgress) -> None:
+        printer(event.phase, event.done, event.total)
 
     return on_progress, printer
 
 
-def plan(args: argparse.Namespace) -> int:
+def _sync(
+    project: Project,
+    name: str,
+    args: argparse.Namespace,
+    on_progress: Callable[[SyncProgress], None],
+    *,
+    dry_run: bool = False,
+    full: bool = False,
+    retry_failed: bool = False,
+) -> SyncResult:
     from segsync.engine import sync_project
 
+    return sync_project(
+        project.config,
+        name,
+        registry=project.registry,
+        as_of=as_of_date(project.config, args.as_of),
+        hooks=project.hooks,
+        env=project.env,
+        progress=on_progress,
+        dry_run=dry_run,
+        full=full,
+        retry_failed=retry_failed,
+    )
+
+
+def plan(args: argparse.Namespace) -> int:
     project = Project(args.config)
     project.require_clean_rules()
     on_progress, printer = _progress_printer(quiet=False)
-    as_of = as_of_date(project.config, args.as_of)
     for name in selected_platforms(project.config, args.platform):
-        result = sync_project(
-            project.config,
-            name,
-            registry=project.registry,
-            as_of=as_of,
-            hooks=project.hooks,
-            env=project.env,
-            dry_run=True,
-            progress=on_progress,
-        )
+        result = _sync(project, name, args, on_progress, dry_run=True)
         printer.done()
-        print(f"== {name}: plan as of {as_of} (dry run, nothing written)")
+        print(f"== {name}: plan as of {result.report.job.as_of} (dry run, nothing written)")
         report = result.report
         print(
             f"pulled {report.contacts_pulled} contacts, {report.purchases_pulled} purchases; "
@@ -182,26 +201,13 @@ def plan(args: argparse.Namespace) -> int:
 
 
 def sync(args: argparse.Namespace) -> int:
-    from segsync.engine import sync_project
-
     project = Project(args.config)
     project.require_clean_rules()
     on_progress, printer = _progress_printer(quiet=args.quiet)
-    as_of = as_of_date(project.config, args.as_of)
     status = 0
     for name in selected_platforms(project.config, args.platform):
         try:
-            result = sync_project(
-                project.config,
-                name,
-                registry=project.registry,
-                as_of=as_of,
-                hooks=project.hooks,
-                env=project.env,
-                full=args.full,
-                retry_failed=args.retry_failed,
-                progress=on_progress,
-            )
+            result = _sync(project, name, args, on_progress, full=args.full, retry_failed=args.retry_failed)
         except SegsyncError as err:
             printer.done()
             print(f"segsync: error: {err}", file=sys.stderr)
@@ -301,4 +307,4 @@ def _duration(delta: dt.timedelta) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-__all__ = ["check", "jobs", "money", "plan", "sync"]
+__all__ = ["check", "jobs", "plan", "render_report", "sync"]

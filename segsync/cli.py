@@ -14,9 +14,13 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from segsync import __version__
 from segsync.errors import ConfigError, SegsyncError
+
+if TYPE_CHECKING:
+    from segsync.registry import Registry
 
 CONFIG_NAME = "segsync.toml"
 
@@ -43,10 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     def project_opts(p: argparse.ArgumentParser, *, platform: bool = True) -> None:
         p.add_argument(
-            "-c", "--config", type=Path, default=None, help=f"path to {CONFIG_NAME} (default: ./{CONFIG_NAME})"
+            "-c",
+            "--config",
+            type=Path,
+            default=None,
+            help=f"path to {CONFIG_NAME} (default: ./{CONFIG_NAME})",
         )
         if platform:
-            p.add_argument("-p", "--platform", action="append", help="platform to use (repeatable; default: all)")
+            p.add_argument(
+                "-p", "--platform", action="append", help="platform to use (repeatable; default: all)"
+            )
         p.add_argument("--as-of", type=dt.date.fromisoformat, default=None, help="reference date YYYY-MM-DD")
 
     p = add("init", f"write a commented {CONFIG_NAME} with the standard RFM pack", cmd_init)
@@ -62,8 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("sync", "apply: create fields and lists, write values and memberships (resumable)", cmd_sync)
     project_opts(p)
-    p.add_argument("--full", action="store_true", help="ignore cursors and caches: pull and compare everything")
-    p.add_argument("--retry-failed", action="store_true", help="retry records that failed too often and were parked")
+    p.add_argument(
+        "--full", action="store_true", help="ignore cursors and caches: pull and compare everything"
+    )
+    p.add_argument(
+        "--retry-failed", action="store_true", help="retry records that failed too often and were parked"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
     p = add("jobs", "recent sync jobs, and records waiting for retry", cmd_jobs)
@@ -78,10 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", "--api-key", dest="secret", default=None, help="the credential it accepts")
     seed = p.add_mutually_exclusive_group()
     seed.add_argument("--seed", choices=["demo", "empty"], default="empty", help="demo: a realistic store")
-    seed.add_argument("--seed-from", type=Path, default=None, help="folder with contacts.csv and purchases.csv")
+    seed.add_argument(
+        "--seed-from", type=Path, default=None, help="folder with contacts.csv and purchases.csv"
+    )
     p.add_argument("--contacts", type=int, default=3000, help="demo store size (default 3000)")
     p.add_argument("--traffic-log", type=Path, default=None, help="write every exchange as JSON Lines")
-    p.add_argument("--faults", default=None, help="fault plan, e.g. 429=0.1,503=0.05,lost_response=0.02,seed=1")
+    p.add_argument(
+        "--faults", default=None, help="fault plan, e.g. 429=0.1,503=0.05,lost_response=0.02,seed=1"
+    )
 
     p = add("demo", "the whole loop on a local sandbox CRM, no account needed", cmd_demo)
     p.add_argument("--platform", default="hubspot", help="hubspot (default) or brevo")
@@ -115,7 +133,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     registry = build_registry(pm)
     rows = []
     for info in list_plugins(pm):
-        provides = [n for (kind, n), owner in registry.owners.items() if owner == info.name and kind == "platform"]
+        provides = [
+            n for (kind, n), owner in registry.owners.items() if owner == info.name and kind == "platform"
+        ]
         rows.append((info.name, info.distribution or "-", info.version or "-", ", ".join(provides) or "-"))
     if not rows:
         print("no platform plugins installed; try: pip install segsync-hubspot")
@@ -147,7 +167,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     try:
         sandbox.start()
     except OSError as exc:
-        raise ConfigError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}; pick another --port") from None
+        raise ConfigError(
+            f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}; pick another --port"
+        ) from None
     print(f"{cls.display_name} sandbox listening on {sandbox.base_url}", flush=True)
     print(f"point segsync at it: export SEGSYNC_{cls.name.upper()}_BASE_URL={sandbox.base_url}", flush=True)
     print("stop with Ctrl-C", flush=True)
@@ -188,7 +210,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # -- plumbing ------------------------------------------------------------------------------
 
 
-def _registry():  # type: ignore[no-untyped-def]
+def _registry() -> Registry:
     from segsync.plugins import build_registry, make_plugin_manager
 
     return build_registry(make_plugin_manager())
@@ -205,7 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"segsync: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print("segsync: interrupted; progress is saved, run the same command again to resume", file=sys.stderr)
+        print(
+            "segsync: interrupted; progress is saved, run the same command again to resume", file=sys.stderr
+        )
         return 130
 
 

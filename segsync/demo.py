@@ -12,34 +12,28 @@ import datetime as dt
 import os
 import secrets
 import tempfile
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from segsync.app import render_report
 from segsync.errors import ConfigError, SyncPaused
 from segsync.output import Progress, money, table
 from segsync.plugins import Hooks, build_registry, make_plugin_manager
-from segsync.retry import SimulatedClock
+from segsync.retry import SimulatedClock, SimulatedWallClock
+
+if TYPE_CHECKING:
+    from segsync.compute import Desired
+    from segsync.engine import SyncResult
 
 #: The segments a demo purchase moves someone out of, best first (RFM R×F map keys).
 LAPSED = ("at_risk", "cant_lose_them", "hibernating", "about_to_sleep", "need_attention")
 
 
-class _Wall:
-    """Wall clock that follows the simulated clock, so job durations show simulated time."""
-
-    def __init__(self, clock: SimulatedClock) -> None:
-        self.clock = clock
-        self.origin = clock.now()
-        self.start = dt.datetime.now(dt.UTC)
-
-    def now(self) -> dt.datetime:
-        return self.start + dt.timedelta(seconds=self.clock.now() - self.origin)
-
-
 def run_demo(*, platform: str, contacts: int, folder: Path | None, as_of: dt.date) -> int:
     from segsync.config import load_config
-    from segsync.engine import SyncResult, sync_project
+    from segsync.engine import sync_project
     from segsync.sandbox import demo_dataset
 
     pm = make_plugin_manager()
@@ -53,7 +47,7 @@ def run_demo(*, platform: str, contacts: int, folder: Path | None, as_of: dt.dat
     workdir = folder or Path(tempfile.mkdtemp(prefix="segsync-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     clock = SimulatedClock()
-    wall = _Wall(clock)
+    wall = SimulatedWallClock(clock, dt.datetime.now(dt.UTC))
     secret = f"demo-{secrets.token_hex(12)}"
     sandbox = sandbox_cls(secret=secret, clock=clock)
     data = demo_dataset(as_of, contacts=contacts)
@@ -85,8 +79,8 @@ def run_demo(*, platform: str, contacts: int, folder: Path | None, as_of: dt.dat
                 except SyncPaused as paused:
                     printer.done()
                     print(
-                        f"   rate budget spent: a real run exits here (status 75) and resumes when run again; "
-                        f"the demo fast-forwards {paused.resume_after / 60:.0f} min and runs again",
+                        "   rate budget spent: a real run exits here (status 75) and resumes when run "
+                        f"again; the demo fast-forwards {paused.resume_after / 60:.0f} min and runs again",
                         flush=True,
                     )
                     clock.advance(paused.resume_after)
@@ -96,12 +90,14 @@ def run_demo(*, platform: str, contacts: int, folder: Path | None, as_of: dt.dat
                 return result
 
         print(
-            f"segsync demo: {cls.display_name} sandbox at {sandbox.base_url}, {len(data.contacts):,} contacts, "
-            f"{len(data.purchases):,} deals, as of {as_of}\nproject: {config_path}"
+            f"segsync demo: {cls.display_name} sandbox at {sandbox.base_url}, "
+            f"{len(data.contacts):,} contacts, {len(data.purchases):,} deals, as of {as_of}\n"
+            f"project: {config_path}"
         )
         started = clock.now()
         first = run("1. first sync: create fields and lists, write every contact")
-        print(f"   simulated time under {cls.display_name}'s rate limits: {_human(clock.now() - started)}")
+        waited = _human(clock.now() - started)
+        print(f"   simulated time under {cls.display_name}'s rate limits: {waited}")
         _print_segments(first)
         second = run("2. second sync: nothing changed in the CRM")
         print(f"   write calls: {second.report.write_calls} (a sync with no change writes nothing)")
@@ -115,7 +111,10 @@ def run_demo(*, platform: str, contacts: int, folder: Path | None, as_of: dt.dat
         after = sandbox.snapshot()
         _print_contact_change(buyer, before, after)
         print(f"   the rest of this sync touched {third.report.contacts_written - 1} other contact(s)")
-        print(f"\ndone. The demo project is in {workdir}; `segsync jobs -c {config_path}` shows the job history.")
+        print(
+            f"\ndone. The demo project is in {workdir};\n"
+            f"`segsync jobs -c {config_path}` shows the job history."
+        )
     finally:
         sandbox.stop()
     return 0
@@ -141,27 +140,28 @@ def _human(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _print_segments(result: object) -> None:
-    desired = getattr(result, "desired", None)
-    if desired is None:
-        return
-    summary = desired.summary
-    rejections = getattr(result, "rejections", ())
+def _computed(result: SyncResult) -> Desired:
+    from segsync.compute import Desired
+
+    assert isinstance(result.desired, Desired), "a finished sync always carries its computed state"
+    return result.desired
+
+
+def _print_segments(result: SyncResult) -> None:
+    summary = _computed(result).summary
+    rejections = result.rejections
     print(
-        f"\n{summary.customers:,} customers of {summary.contacts:,} contacts, revenue {money(summary.revenue)}; "
-        f"{len(rejections)} record(s) rejected"
+        f"\n{summary.customers:,} customers of {summary.contacts:,} contacts, "
+        f"revenue {money(summary.revenue)}; {len(rejections)} record(s) rejected"
     )
     for s in summary.sets:
-        rows = [
-            (seg.name, seg.contacts, seg.revenue_share, seg.average_order)
-            for seg in s.segments
-        ]
+        rows = [(seg.name, seg.contacts, seg.revenue_share, seg.average_order) for seg in s.segments]
         print(f"\n{s.label} ({s.mode})")
         print(table(["segment", "contacts", "revenue share", "avg order"], rows, right=(1, 2, 3)))
     bins = summary.bins
-    grid_rows = []
-    for r in range(bins, 0, -1):
-        grid_rows.append((f"R={r}", *(summary.rfm_grid.get((r, f), 0) for f in range(1, bins + 1))))
+    grid_rows = [
+        (f"R={r}", *(summary.rfm_grid.get((r, f), 0) for f in range(1, bins + 1))) for r in range(bins, 0, -1)
+    ]
     print("\nRFM grid: customers per recency (rows) and frequency (columns) score")
     print(table(["", *(f"F={f}" for f in range(1, bins + 1))], grid_rows, right=tuple(range(1, bins + 1))))
     reasons = [f"{r.kind} {r.record_id}: {r.reason}" for r in rejections[:8]]
@@ -171,24 +171,24 @@ def _print_segments(result: object) -> None:
             print(f"  {line}")
 
 
-def _pick_buyer(result: object) -> str:
-    desired = getattr(result, "desired", None)
-    segments = desired.segments.get("rfm", {}) if desired is not None else {}
+def _pick_buyer(result: SyncResult) -> str:
+    segments = _computed(result).segments.get("rfm", {})
     for wanted in LAPSED:
         for contact_id, segment in sorted(segments.items()):
             if segment == wanted:
                 return contact_id
-    return sorted(segments)[0]
+    return min(segments)
 
 
-def _print_contact_change(contact_id: str, before: dict[str, object], after: dict[str, object]) -> None:
-    old = (before.get("fields") or {}).get(contact_id, {})  # type: ignore[attr-defined]
-    new = (after.get("fields") or {}).get(contact_id, {})  # type: ignore[attr-defined]
-    rows = [(key, old.get(key), new.get(key)) for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+def _print_contact_change(contact_id: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
+    old = before["fields"].get(contact_id, {})
+    new = after["fields"].get(contact_id, {})
+    keys = sorted(set(old) | set(new))
+    rows = [(key, old.get(key), new.get(key)) for key in keys if old.get(key) != new.get(key)]
     print(f"\ncontact {contact_id} as the CRM now holds it (changed fields):")
     print(table(["field", "before", "after"], rows))
-    lists_before = {name for name, ids in (before.get("lists") or {}).items() if contact_id in ids}  # type: ignore[attr-defined]
-    lists_after = {name for name, ids in (after.get("lists") or {}).items() if contact_id in ids}  # type: ignore[attr-defined]
+    lists_before = {name for name, ids in before["lists"].items() if contact_id in ids}
+    lists_after = {name for name, ids in after["lists"].items() if contact_id in ids}
     for name in sorted(lists_before - lists_after):
         print(f"  left list  {name}")
     for name in sorted(lists_after - lists_before):

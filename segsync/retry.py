@@ -16,6 +16,7 @@ Time is injected (:class:`Clock`), so tests run instantly and assert the exact w
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import random
 import threading
@@ -84,6 +85,25 @@ class SimulatedClock:
         """Total seconds slept."""
         with self._lock:
             return sum(s for s in self.sleeps if s > 0)
+
+
+class SimulatedWallClock:
+    """Wall time that follows a :class:`SimulatedClock`: ``start`` plus however far it moved.
+
+    A sync that waits an hour for a rate budget on simulated time also ends an hour later on
+    this clock, so job records show the time the rate limits imposed.
+    """
+
+    def __init__(self, clock: SimulatedClock, start: dt.datetime) -> None:
+        self.clock = clock
+        self._origin = clock.now()
+        self._start = start
+
+    def now(self) -> dt.datetime:
+        return self._start + dt.timedelta(seconds=self.clock.now() - self._origin)
+
+    def advance(self, seconds: float) -> None:
+        self.clock.advance(seconds)
 
 
 class RetryPolicy(BaseModel):
@@ -343,5 +363,6 @@ __all__ = [
     "RetriableError",
     "RetryPolicy",
     "SimulatedClock",
+    "SimulatedWallClock",
     "SystemClock",
 ]
