@@ -89,12 +89,9 @@ def check_traffic(platform: str, log: Path) -> list[str]:
     """Problems found in ``log``: successes by spec-check as is, errors with the JSON allowance."""
     lines = [x for x in log.read_text(encoding="utf-8").splitlines() if x.strip()]
     problems: list[str] = []
-    for kind, keep, run in (
-        ("success", lambda status: status < 400, run_spec_check),
-        ("errors", lambda status: status >= 400, run_error_check),
-    ):
+    for kind, errors, run in (("success", False, run_spec_check), ("errors", True, run_error_check)):
         part = log.with_name(f"{log.stem}.{kind}.jsonl")
-        chosen = [x for x in lines if keep(int(json.loads(x)["status"]))]
+        chosen = [x for x in lines if (int(json.loads(x)["status"]) >= 400) == errors]
         if not chosen:
             continue
         part.write_text("".join(f"{x}\n" for x in chosen), encoding="utf-8")
