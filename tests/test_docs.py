@@ -11,9 +11,7 @@ import pytest
 from segsync import hookspecs
 
 ROOT = Path(__file__).resolve().parents[1]
-HOOKS = sorted(
-    name for name, fn in vars(hookspecs).items() if callable(fn) and hasattr(fn, "segsync_spec")
-)
+HOOKS = sorted(name for name, fn in vars(hookspecs).items() if callable(fn) and hasattr(fn, "segsync_spec"))
 
 
 def test_hooks_found():

@@ -209,9 +209,9 @@ def load_seed_dir(folder: Path) -> SeedData:
         seen.add(c.id)
     for p in purchases:
         if p.stage not in STAGES:
-            raise ConfigError(
-                f"{folder / 'purchases.csv'}: deal {p.deal_id!r} has stage {p.stage!r}; use one of {', '.join(STAGES)}"
-            )
+            where = folder / "purchases.csv"
+            stages = ", ".join(STAGES)
+            raise ConfigError(f"{where}: deal {p.deal_id!r} has stage {p.stage!r}; use one of {stages}")
     return SeedData(contacts, purchases)
 
 
