@@ -294,23 +294,19 @@ def _accept_contacts(contacts: Iterable[Contact]) -> tuple[list[Contact], set[st
     return accepted, pulled, rejections
 
 
-def _purchases_of(
-    purchases: Sequence[Purchase], accepted: set[str], pulled: set[str], rejections: list[Rejection]
-) -> list[Purchase]:
-    """Purchases of accepted contacts; those of unknown contacts are rejected (those of contacts
-    rejected for their own reasons are covered by that rejection)."""
-    out = [p for p in purchases if p.contact_id in accepted]
-    if len(out) == len(purchases):
-        return out  # the common case: one tight pass
+def _unknown_contacts(purchases: Iterable[Purchase], pulled: set[str]) -> list[Rejection]:
+    """Rejections for purchases of contacts nobody pulled; those of contacts rejected for their
+    own reasons (no email, duplicate) are covered by that rejection."""
+    out: list[Rejection] = []
     for p in purchases:
-        if p.contact_id in accepted or p.contact_id in pulled:
+        if p.contact_id in pulled:
             continue
         reason = (
             f"contact {p.contact_id} was not among the pulled contacts (deleted or not a contact)"
             if p.contact_id
             else "not associated with any contact"
         )
-        rejections.append(Rejection(kind="purchase", record_id=p.id, reason=reason))
+        out.append(Rejection(kind="purchase", record_id=p.id, reason=reason))
     return out
 
 
@@ -361,6 +357,14 @@ class _Classifier:
 
     def __init__(self, segment_set: SegmentSet, as_of: dt.date) -> None:
         self.set = segment_set
+        #: the managed field of an exclusive set, None for an independent one
+        self.field = segment_set.field if segment_set.exclusive else None
+        self.options = frozenset(s.key for s in segment_set.segments)
+        self.members: dict[str, set[str]] = {s.key: set() for s in segment_set.segments}
+        #: segment → [orders, revenue] of its customers, summed while classifying
+        self.totals: dict[str, list[Any]] = {s.key: [0, ZERO] for s in segment_set.segments}
+        #: exclusive sets: contact → segment key (None: matched nothing)
+        self.assigned: dict[str, str | None] = {}
         tests = [(s.key, bind(s.rule, as_of)) for s in segment_set.segments]
         if segment_set.exclusive:
 
@@ -430,9 +434,12 @@ def _compute(
     settings = config.rfm
     accepted, pulled, rejections = _accept_contacts(contacts)
     accepted_ids = {c.id for c in accepted}
-    bought = _purchases_of(purchases, accepted_ids, pulled, rejections)
-    summaries, purchase_rejections = summarise(bought, settings, as_of)
+    others: list[Purchase] = []
+    summaries, purchase_rejections = summarise(
+        purchases, settings, as_of, contacts=accepted_ids, skipped=others
+    )
     rejections += purchase_rejections
+    rejections += _unknown_contacts(others, pulled)
     scores = score_population(summaries, settings, as_of)
 
     sets = _all_sets(packs)
@@ -452,19 +459,15 @@ def _compute(
     primary = rfm_set(packs)
     fields = desired_fields(config, packs)
     empty_row: dict[str, FieldValue] = dict.fromkeys(f.key for f in fields)
-    option_keys = {s.key: {seg.key for seg in s.segments} for s in sets}
+    bins, recency = settings.bins, settings.write_recency_days
 
     values: dict[str, dict[str, FieldValue]] = {}
-    matched: dict[str, dict[str, set[str]]] = {s.key: {seg.key: set() for seg in s.segments} for s in sets}
-    # (set, segment) → [orders, revenue] of its customers, summed as contacts are classified.
-    totals: dict[str, dict[str, list[Any]]] = {s.key: {g.key: [0, ZERO] for g in s.segments} for s in sets}
-    exclusive_of: dict[str, dict[str, str | None]] = {s.key: {} for s in sets if s.exclusive}
     changes: list[Movement] = []
     for contact in accepted:
         cid = contact.id
         summary = summaries.get(cid)
         sc = scores.get(cid)
-        code = sc.code(settings.bins) if sc is not None else None
+        code = sc.code(bins) if sc is not None else None
         inputs: dict[str, Any] = {name: fn(contact, summary, as_of) for name, fn in feature_fns}
         for name, ptype in props:
             raw = contact.properties.get(name)
@@ -475,33 +478,36 @@ def _compute(
             inputs.update(_rfm_inputs(sc, code))
         row = dict(empty_row)
         if summary is not None:
-            _fill_purchase_values(row, summary, sc, code, as_of, settings.write_recency_days)
+            _fill_purchase_values(row, summary, sc, code, as_of, recency)
+        orders, revenue = (summary.orders, summary.revenue) if summary is not None else (0, ZERO)
         for clf in classifiers:
             keys = clf.matches(inputs)
             for k in keys:
-                matched[clf.set.key][k].add(cid)
+                clf.members[k].add(cid)
                 if summary is not None:
-                    acc = totals[clf.set.key][k]
-                    acc[0] += summary.orders
-                    acc[1] += summary.revenue
-            if not clf.set.exclusive or clf.set.field is None:
+                    acc = clf.totals[k]
+                    acc[0] += orders
+                    acc[1] += revenue
+            field = clf.field
+            if field is None:
                 continue
             new = keys[0] if keys else None
-            exclusive_of[clf.set.key][cid] = new
-            row[clf.set.field] = new
-            old = _text(contact.managed.get(clf.set.field))
+            clf.assigned[cid] = row[field] = new
+            old = _text(contact.managed.get(field))
             if old != new:
                 changes.append(Movement(cid, clf.set.key, old, new))
             if clf.set is primary:
-                _carry_history(row, contact.managed, old, new, as_of, option_keys[primary.key])
+                _carry_history(row, contact.managed, old, new, as_of, clf.options)
         values[cid] = row
 
+    frozen_matched = {c.set.key: {k: frozenset(ids) for k, ids in c.members.items()} for c in classifiers}
+    totals = {c.set.key: c.totals for c in classifiers}
+    exclusive_of = {c.set.key: c.assigned for c in classifiers if c.field is not None}
     lists = desired_lists(packs)
     members: dict[str, frozenset[str]] = {}
     for spec in lists:
         set_key, _, seg_key = spec.key.partition(".")
-        members[spec.key] = frozenset(matched[set_key][seg_key])
-    frozen_matched = {k: {seg: frozenset(ids) for seg, ids in v.items()} for k, v in matched.items()}
+        members[spec.key] = frozen_matched[set_key][seg_key]
     figures = _summarise_sets(
         sets,
         frozen_matched,
@@ -566,7 +572,7 @@ def _carry_history(
     old: str | None,
     new: str | None,
     as_of: dt.date,
-    options: set[str],
+    options: frozenset[str],
 ) -> None:
     """Previous segment and since-date: moved → (old, as_of); stayed → keep what the CRM holds."""
     if old != new:

@@ -10,7 +10,7 @@ are registered by :mod:`segsync.default_plugins.features`; they are pure functio
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +22,17 @@ if TYPE_CHECKING:
     from segsync.config import RfmSettings
 
 ZERO = Decimal(0)
+#: The row of a contact ``summarise`` was told to leave out (shared: never written to).
+_OUTSIDER: list[Any] = [0, ZERO, None, None, None, None, frozenset()]
 
 
 def summarise(
-    purchases: Iterable[Purchase], settings: RfmSettings, as_of: dt.date
+    purchases: Iterable[Purchase],
+    settings: RfmSettings,
+    as_of: dt.date,
+    *,
+    contacts: Container[str] | None = None,
+    skipped: list[Purchase] | None = None,
 ) -> tuple[dict[str, PurchaseSummary], list[Rejection]]:
     """Aggregate purchases per contact.
 
@@ -41,6 +48,10 @@ def summarise(
 
     A contact gets a summary when it has at least one order at any time; refunds alone do not
     make a customer.
+
+    With ``contacts``, purchases of any other contact are left out (appended to ``skipped``
+    when given, for the caller to judge): the check costs one lookup per contact, not per
+    purchase.
     """
     home = settings.currency
     window = settings.frequency_window_days
@@ -48,33 +59,43 @@ def summarise(
     subtract_refunds = settings.refunds == "subtract"
     today = as_of.toordinal()
     rejections: list[Rejection] = []
-    # Keys are strings, not tuples: tuples are GC-tracked, and a million of them make the
-    # collector walk the whole heap again and again.
-    seen: set[str] = set()
-    # contact id -> [orders, revenue, first day, first datetime, last day, last datetime].
-    # Plain lists and day ordinals, not objects and aware-datetime comparisons: this loop runs
+    # contact id -> [orders, revenue, first day, first datetime, last day, last datetime, ids].
+    # One dict lookup per purchase serves dedupe (the contact's purchase ids) and aggregation;
+    # plain lists and day ordinals, not objects and aware-datetime comparisons: this loop runs
     # once per purchase, millions of times.
     acc: dict[str, list[Any]] = {}
-    refunds: dict[str, Decimal] = {}
     for p in purchases:
         cid = p.contact_id
-        size = len(seen)
-        seen.add(f"{p.id}\x1f{cid}")
-        if len(seen) == size:
-            rejections.append(
-                Rejection(
-                    kind="purchase",
-                    record_id=p.id,
-                    reason=f"duplicate of purchase {p.id} for contact {cid}; the first copy is used",
+        pid = p.id
+        row = acc.get(cid)
+        if row is None:
+            if contacts is not None and cid not in contacts:
+                row = acc[cid] = _OUTSIDER
+            else:
+                row = acc[cid] = [0, ZERO, None, None, None, None, {pid}]
+        elif row is not _OUTSIDER:
+            ids = row[6]
+            size = len(ids)
+            ids.add(pid)
+            if len(ids) == size:
+                rejections.append(
+                    Rejection(
+                        kind="purchase",
+                        record_id=pid,
+                        reason=f"duplicate of purchase {pid} for contact {cid}; the first copy is used",
+                    )
                 )
-            )
+                continue
+        if row is _OUTSIDER:
+            if skipped is not None:
+                skipped.append(p)
             continue
         currency = p.currency
         if currency and currency != home and currency.upper() != home:
             rejections.append(
                 Rejection(
                     kind="purchase",
-                    record_id=p.id,
+                    record_id=pid,
                     reason=f"amount is in {currency.upper()}, not the home currency {home}; amounts in "
                     "other currencies are never summed (set [rfm] currency or convert it in the CRM)",
                 )
@@ -82,7 +103,7 @@ def summarise(
             continue
         amount = p.amount
         if not amount.is_finite():
-            rejections.append(Rejection(kind="purchase", record_id=p.id, reason="amount is not a number"))
+            rejections.append(Rejection(kind="purchase", record_id=pid, reason="amount is not a number"))
             continue
         closed = p.closed_at
         day = closed.toordinal()
@@ -93,28 +114,27 @@ def summarise(
         if amount <= ZERO:  # one Decimal-to-Decimal comparison on the common (positive) path
             if amount < ZERO:
                 if subtract_refunds and counts:
-                    refunds[cid] = refunds.get(cid, ZERO) + amount
+                    row[1] += amount
                 continue
             if not count_zero:
                 continue
-        row = acc.get(cid)
-        if row is None:
-            acc[cid] = (
-                [1, amount, day, closed, day, closed] if counts else [0, ZERO, day, closed, day, closed]
-            )
-            continue
-        if day <= row[2] and (day < row[2] or _utc(closed) < _utc(row[3])):
-            row[2], row[3] = day, closed
-        if day >= row[4] and (day > row[4] or _utc(closed) > _utc(row[5])):
-            row[4], row[5] = day, closed
         if counts:
             row[0] += 1
             row[1] += amount
+        first = row[2]
+        if first is None:
+            row[2], row[3], row[4], row[5] = day, closed, day, closed
+            continue
+        if day <= first and (day < first or _utc(closed) < _utc(row[3])):
+            row[2], row[3] = day, closed
+        if day >= row[4] and (day > row[4] or _utc(closed) > _utc(row[5])):
+            row[4], row[5] = day, closed
     summaries = {
         cid: PurchaseSummary.model_construct(
-            orders=orders, revenue=revenue + refunds.get(cid, ZERO), first_purchase=first, last_purchase=last
+            orders=orders, revenue=revenue, first_purchase=first, last_purchase=last
         )
-        for cid, (orders, revenue, _, first, _, last) in acc.items()
+        for cid, (orders, revenue, day, first, _, last, _) in acc.items()
+        if day is not None  # only refunds or ignored purchases (or an outsider): not a customer
     }
     return summaries, rejections
 

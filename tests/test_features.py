@@ -220,3 +220,18 @@ def test_average_order_is_empty_without_orders_in_the_window(registry):
 def test_rfm_features_refuse_per_contact_use(registry, name):
     with pytest.raises(PluginError, match=f"feature '{name}' is scored across all customers"):
         registry.features[name].compute(Contact(id="1"), SUMMARY, AS_OF)
+
+
+def test_purchases_of_other_contacts_are_left_out_and_handed_back():
+    purchases = [
+        buy("1", "c", "10", 3),
+        buy("2", "x", "20", 3),
+        buy("3", "x", "30", 2),
+        buy("4", "c", "5", 1),
+    ]
+    skipped: list[Purchase] = []
+    summaries, rejections = summarise(purchases, RfmSettings(), AS_OF, contacts={"c"}, skipped=skipped)
+    assert set(summaries) == {"c"}
+    assert summaries["c"].revenue == Decimal(15)
+    assert [p.id for p in skipped] == ["2", "3"]
+    assert rejections == []
