@@ -61,7 +61,8 @@ class Project:
         from segsync.manifest import load_packs
 
         packs = load_packs(self.config, self.registry)
-        errors = [f for f in lint(packs, self.registry, self.config.properties) if f.level == "error"]
+        findings = lint(packs, self.registry, self.config.properties, bins=self.config.rfm.bins)
+        errors = [f for f in findings if f.level == "error"]
         if errors:
             more = f" (and {len(errors) - 1} more; see `segsync check`)" if len(errors) > 1 else ""
             raise ConfigError(f"{errors[0].where}: {errors[0].message}{more}; nothing was written")
@@ -79,7 +80,7 @@ def check(args: argparse.Namespace) -> int:
     config, registry = project.config, project.registry
     packs = load_packs(config, registry)
     print(f"config: {config.path} ok; packs: {', '.join(p.name for p in packs)}")
-    findings = lint(packs, registry, config.properties)
+    findings = lint(packs, registry, config.properties, bins=config.rfm.bins)
     errors = [f for f in findings if f.level == "error"]
     for f in findings:
         print(f"rules: {f.level}: {f.where}: {f.message}")

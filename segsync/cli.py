@@ -119,7 +119,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     target = Path.cwd() / CONFIG_NAME
     if target.exists() and not args.force:
         raise ConfigError(f"{target} already exists; use --force to overwrite it")
-    target.write_text(default_config_text(cls.name), encoding="utf-8")
+    text = default_config_text(cls.name, secret_env=cls.secret_env, settings=cls.Settings)
+    target.write_text(text, encoding="utf-8")
     print(f"wrote {target}")
     print(f"next: export {cls.secret_env}=...   then: segsync check")
     return 0
