@@ -728,9 +728,18 @@ class BrevoPlatform:
             # the contact is not a member, which is what was asked.
             ok += [str(i) for i in sorted(refused)]
             return WriteResult(ok=tuple(ok), failed=tuple(failed))
-        # On adds, "failure" is either "already in the list" (fine) or "no such contact": read
-        # the members once when many were refused (after a retried call, all of them are).
-        members = self._members_of(lid) if len(refused) > 10 else set()
+        # On adds, "failure" is either "already in the list" (fine) or "no such contact": look at
+        # each refused contact, or read the members once when that is fewer calls (after a
+        # retried call, all of them are refused).
+        members: set[int] = set()
+        if len(refused) > 10:
+            remote = self.get_list(list_id)
+            if (
+                remote is not None
+                and remote.size is not None
+                and remote.size // self.settings.contacts_page < len(refused)
+            ):
+                members = self._members_of(lid)
         for i in sorted(refused):
             if i in members:
                 ok.append(str(i))

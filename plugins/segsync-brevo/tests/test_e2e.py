@@ -574,3 +574,15 @@ def test_values_are_read_back_when_asked_or_when_brevo_reports_problems(sandbox,
     assert result.failed[0].record_id == bad.contact_id
     assert "did not store SEGSYNC_RFM_SCORE" in result.failed[0].reason
     assert sandbox.contact(bad.contact_id)["attributes"]["SEGSYNC_RFM_SCORE"] == "8"
+
+
+def test_refused_adds_are_looked_at_one_by_one_when_the_list_is_long(sandbox, clock):
+    platform = connect(sandbox, clock, contacts_page=2)  # reading the members would take 20 pages
+    ids = [str(i) for i in range(1000, 1040)]
+    lst = platform.create_list(ListSpec(key="long", name="segsync · Long"), dynamic=False)
+    assert set(platform.add_members(lst.id, ids).ok) == set(ids)
+    reads = platform.runner.stats.per_operation["contacts.list"]
+    again = platform.add_members(lst.id, ids[:11])
+    assert set(again.ok) == set(ids[:11])
+    assert platform.runner.stats.per_operation["contacts.get"] == 11
+    assert platform.runner.stats.per_operation["contacts.list"] == reads
