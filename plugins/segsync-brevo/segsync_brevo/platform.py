@@ -876,6 +876,9 @@ class BrevoPlatform:
                 clearing.setdefault(frozenset(cleared), []).append((update, cleared))
         batches = [(False, chunk) for chunk in self._chunks(setting)]
         batches += [(True, chunk) for group in clearing.values() for chunk in self._chunks(group)]
+        # An import must be followed by status polls from the hourly budget: when that budget
+        # is already spent, pause before sending it rather than leave it unchecked.
+        self.runner.wait_for_budget(OTHER, "processes.get")
         unfinished: dict[str, str] = {}
         started: float | None = None
         full = self.settings.import_readback == "always"

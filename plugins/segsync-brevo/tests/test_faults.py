@@ -173,3 +173,14 @@ def test_a_list_removed_behind_segsyncs_back_is_an_error_and_gone(quiet_sandbox,
     assert caught.value.category == "document_not_found"
     assert platform.get_list(lst.id) is None
     assert platform.find_list("segsync · K") is None
+
+
+def test_no_import_is_sent_when_its_status_polls_cannot_be_paid_for(quiet_sandbox, clock):
+    platform = connect(
+        quiet_sandbox, clock, put_max=0, other_per_hour=1, policy=RetryPolicy(max_rate_wait=60)
+    )
+    platform.create_fields([SCORE])
+    platform.check()  # the pipelines read spends the hour's only "other" call
+    with pytest.raises(SyncPaused):
+        platform.write_fields([ContactUpdate(contact_id="1021", values={SCORE.key: "1"})])
+    assert quiet_sandbox.processes == {}, "nothing was imported"
