@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from segsync.config import CONFIG_NAME, ProjectConfig, load_config
-from segsync.errors import ConfigError, SegsyncError
-from segsync.output import Progress, table
+from segsync.config import CONFIG_NAME, ProjectConfig, effective_as_of, load_config
+from segsync.errors import ConfigError, SegsyncError, SyncPaused
+from segsync.output import Progress, human_duration, table
 from segsync.plugins import Hooks, build_registry, make_plugin_manager
 from segsync.registry import Registry
 
@@ -42,7 +42,7 @@ def selected_platforms(config: ProjectConfig, chosen: Sequence[str] | None) -> l
 
 
 def as_of_date(config: ProjectConfig, given: dt.date | None) -> dt.date:
-    return given or config.rfm.as_of or dt.date.today()
+    return given or effective_as_of(config, dt.date.today())
 
 
 class Project:
@@ -72,6 +72,7 @@ class Project:
 
 
 def check(args: argparse.Namespace) -> int:
+    from segsync.connect import platform_settings
     from segsync.engine import project_spec
     from segsync.lint import lint
     from segsync.manifest import load_packs
@@ -87,6 +88,9 @@ def check(args: argparse.Namespace) -> int:
     if not findings:
         print("rules: no gaps, overlaps or unreachable segments")
     problems = len(errors)
+    for name in selected_platforms(config, args.platform) if config.platforms or args.platform else ():
+        settings = platform_settings(registry.platform(name), config, project.env)
+        print(f"{name}: settings ok ({', '.join(sorted(settings.model_fields_set)) or 'all defaults'})")
     if not args.offline:
         spec = project_spec(config, packs, registry)
         for name in selected_platforms(config, args.platform):
@@ -187,7 +191,12 @@ def plan(args: argparse.Namespace) -> int:
     project.require_clean_rules()
     on_progress, printer = _progress_printer(quiet=False)
     for name in selected_platforms(project.config, args.platform):
-        result = _sync(project, name, args, on_progress, dry_run=True)
+        try:
+            result = _sync(project, name, args, on_progress, dry_run=True)
+        except SyncPaused as paused:
+            printer.done()
+            _explain_paused_plan(project, name, paused)
+            raise
         printer.done()
         print(f"== {name}: plan as of {result.report.job.as_of} (dry run, nothing written)")
         report = result.report
@@ -217,6 +226,28 @@ def sync(args: argparse.Namespace) -> int:
         printer.done()
         print(render_report(name, result.report))
     return status
+
+
+def _explain_paused_plan(project: Project, name: str, paused: SyncPaused) -> None:
+    """A dry run that spent a rate budget while pulling: say what that means for a first sync."""
+    from segsync.connect import account_key, platform_settings
+    from segsync.state import StateStore
+
+    cls = project.registry.platform(name)
+    windows = cls.rate_buckets(platform_settings(cls, project.config, project.env)).values()
+    longest = max((w.seconds for ws in windows for w in ws), default=0.0)
+    with StateStore(project.config.state_path) as store:
+        jobs = store.recent_jobs(1, platform=name)
+        cached = len(store.purchases(name, account_key(name, project.config, env=project.env)))
+    spent = jobs[0].calls if jobs else 0
+    print(
+        f"== {name}: the dry run spent the account's rate budget while pulling ({spent} calls; "
+        f"{cached} purchases pulled so far are cached).\n"
+        f"  A first full sync of this account takes more than {human_duration(longest)}: "
+        "pulling alone outlasts one budget window.\n"
+        f"  Run `segsync plan` again in {human_duration(paused.resume_after)} to continue the count, "
+        "or `segsync sync`, which resumes the same way until it is done."
+    )
 
 
 def render_report(name: str, report: object) -> str:

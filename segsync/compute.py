@@ -17,7 +17,7 @@ from dataclasses import field as dc_field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple, TypeVar
 
-from segsync.config import ProjectConfig, effective_as_of
+from segsync.config import ProjectConfig
 from segsync.features import RFM_FEATURES, ZERO, summarise
 from segsync.manifest import RFM_SEGMENT_FIELD, SegmentPack, SegmentSet
 from segsync.models import (
@@ -392,7 +392,10 @@ def compute(
     registry: Registry,
     as_of: dt.date,
 ) -> Desired:
-    """The desired state for these contacts and purchases on ``as_of`` (``[rfm] as_of`` wins).
+    """The desired state for these contacts and purchases on ``as_of``.
+
+    ``as_of`` is the run's reference date as the caller resolved it (``segsync`` takes
+    ``--as-of``, else ``[rfm] as_of``, else today: :func:`segsync.config.effective_as_of`).
 
     Contacts without an email or seen twice are rejected and get no values. Contacts without
     purchases get empty RFM and purchase fields and the segment whose rule matches them (the
@@ -430,7 +433,6 @@ def _compute(
     registry: Registry,
     as_of: dt.date,
 ) -> Desired:
-    as_of = effective_as_of(config, as_of)
     settings = config.rfm
     accepted, pulled, rejections = _accept_contacts(contacts)
     accepted_ids = {c.id for c in accepted}

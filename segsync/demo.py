@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from segsync.app import render_report
 from segsync.errors import ConfigError, SyncPaused
-from segsync.output import Progress, money, table
+from segsync.output import Progress, human_duration, money, table
 from segsync.plugins import Hooks, build_registry, make_plugin_manager
 from segsync.retry import SimulatedClock, SimulatedWallClock
 
@@ -96,7 +96,7 @@ def run_demo(*, platform: str, contacts: int, folder: Path | None, as_of: dt.dat
         )
         started = clock.now()
         first = run("1. first sync: create fields and lists, write every contact")
-        waited = _human(clock.now() - started)
+        waited = human_duration(clock.now() - started)
         print(f"   simulated time under {cls.display_name}'s rate limits: {waited}")
         _print_segments(first)
         second = run("2. second sync: nothing changed in the CRM")
@@ -130,14 +130,6 @@ def _demo_config(platform: str, base_url: str) -> str:
         f"[platforms.{platform}]\n"
         f'base_url = "{base_url}"\n'
     )
-
-
-def _human(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _computed(result: SyncResult) -> Desired:

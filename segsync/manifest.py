@@ -1,6 +1,6 @@
 """Manifests: segment packs and platform manifests, read from TOML and fully validated.
 
-A **segment pack** declares segment sets (see ``docs/manifests.md`` and the shipped packs in
+A **segment pack** declares segment sets (see ``docs/configuration.md`` and the shipped packs in
 ``manifests/``)::
 
     [pack]

@@ -23,7 +23,6 @@ time the sync can take (Brevo's 100 calls per hour bucket makes a first sync tak
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from segsync.models import (
     RemoteField,
     RemoteList,
 )
+from segsync.output import human_duration
 from segsync.platform import CostKind
 from segsync.retry import RateWindow
 
@@ -412,14 +412,6 @@ def min_duration(
             if seconds > best:
                 best, bottleneck = seconds, bucket
     return best, bottleneck
-
-
-def human_duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{math.ceil(seconds)} s"
-    if seconds < 5400:
-        return f"{math.ceil(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 # -- comparing values -----------------------------------------------------------------------

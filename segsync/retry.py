@@ -31,6 +31,7 @@ import tenacity
 from pydantic import BaseModel, ConfigDict, Field
 
 from segsync.errors import RateLimited, RetriableError, SyncPaused, retriable
+from segsync.output import human_duration
 
 log = logging.getLogger("segsync.retry")
 T = TypeVar("T")
@@ -222,7 +223,8 @@ class CallRunner:
         if wait > self.policy.max_rate_wait:
             raise SyncPaused(
                 f"{self.platform}: the {bucket!r} rate budget is spent (next call {operation}); "
-                f"it refills in about {_human(wait)}. Progress is saved: run the same command again then.",
+                f"it refills in about {human_duration(wait)}. "
+                "Progress is saved: run the same command again then.",
                 resume_after=wait,
             )
         log.debug("%s: waiting %.2fs for the %s budget", self.platform, wait, bucket)
@@ -280,7 +282,8 @@ class CallRunner:
                 if exc.retry_after is not None:
                     if exc.retry_after > policy.max_rate_wait:
                         raise SyncPaused(
-                            f"{self.platform}: {operation} was rate limited for {_human(exc.retry_after)}; "
+                            f"{self.platform}: {operation} was rate limited for "
+                            f"{human_duration(exc.retry_after)}; "
                             "progress is saved: run the same command again then.",
                             resume_after=exc.retry_after,
                         ) from None
@@ -345,14 +348,6 @@ class CallRunner:
             before_sleep=before_sleep,
             reraise=True,
         )
-
-
-def _human(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f}s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 __all__ = [

@@ -12,8 +12,10 @@ where ``below`` counts customers with a strictly worse value. Why this rule:
 
 * Equal values always get equal scores. Row order, ids and input order never matter, unlike
   ``rank(method="first")`` or ``qcut``, which split ties arbitrarily or drop bins.
-* The worst value always scores 1, the best (when values differ) scores ``bins``; with all
-  values distinct the bins hold equal shares, like NTILE.
+* The worst value always scores 1; a best value held by one customer scores ``bins``, but a
+  best value many customers tie on scores lower (``[1, 5, 5, 5]`` → ``[1, 2, 2, 2]``), which
+  is what keeps a crowd of one-time buyers at F=1. With all values distinct the bins hold
+  equal shares, like NTILE.
 * Heavy ties stay at the bottom, which is what the segment maps expect: when most customers
   bought once, they all keep F = 1 (so "New Customers" = R5 F1 is populated), instead of being
   lifted to a middle score as a mid-rank rule would.

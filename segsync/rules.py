@@ -12,7 +12,8 @@ Evaluation semantics, the same for every operator:
 * ``None`` (no value) satisfies nothing, except operators whose argument kind is ``"none"``
   (presence tests such as ``exists``), which are asked about it.
 * :data:`INVALID` (a CRM string that could not be read as the property's declared type)
-  satisfies nothing at all, so a garbled value never lands a contact in a segment.
+  satisfies no condition, so a garbled value never lands a contact in a segment through a
+  condition; ``not`` is plain negation, so ``not (age gt 30)`` does match it.
 """
 
 from __future__ import annotations

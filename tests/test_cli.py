@@ -68,8 +68,13 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 def init(capsys, name: str, sandbox: object, monkeypatch: pytest.MonkeyPatch, *extra: str) -> None:
     cls = REGISTRY.platform(name)
     assert run(capsys, "init", "--platform", name)[0] == 0
-    with open("segsync.toml", "a", encoding="utf-8") as fh:
-        fh.write("\n".join(extra) + "\n")
+    if extra:  # settings go into the [platforms.<name>] table init wrote
+        text = Path("segsync.toml").read_text(encoding="utf-8")
+        table = f"[platforms.{name}]\n"
+        assert table in text
+        Path("segsync.toml").write_text(
+            text.replace(table, table + "\n".join(extra) + "\n"), encoding="utf-8"
+        )
     monkeypatch.setenv(f"SEGSYNC_{name.upper()}_BASE_URL", sandbox.base_url)  # type: ignore[attr-defined]
     monkeypatch.setenv(cls.secret_env, SECRET)
 
@@ -157,6 +162,19 @@ def test_a_segment_map_with_gaps_fails_check(capsys, project):
         assert "segments.custom[0]: no segment matches" in err
         assert "nothing was written" in err
         assert len(err.strip().splitlines()) == 1
+
+
+def test_as_of_comes_from_the_flag_then_the_config_then_today(project):
+    from segsync.app import as_of_date
+    from segsync.config import load_config
+
+    (project / "segsync.toml").write_text("", encoding="utf-8")
+    plain = load_config(project / "segsync.toml")
+    (project / "segsync.toml").write_text("[rfm]\nas_of = 2025-06-30\n", encoding="utf-8")
+    fixed = load_config(project / "segsync.toml")
+    assert as_of_date(fixed, AS_OF) == AS_OF
+    assert as_of_date(fixed, None) == dt.date(2025, 6, 30)
+    assert as_of_date(plain, None) == dt.date.today()
 
 
 def test_missing_config_says_what_to_do(capsys, project):
@@ -269,6 +287,20 @@ def test_check_reports_a_property_of_another_type(capsys, project, crm, monkeypa
     status, out, err = run(capsys, "sync", "--as-of", AS_OF.isoformat())
     snap = sandbox.snapshot()  # type: ignore[attr-defined]
     assert all("segsync_revenue" not in values for values in snap["fields"].values())
+
+
+def test_plan_that_spends_brevos_hourly_budget_says_what_it_means(capsys, project, crm, monkeypatch):
+    name, sandbox = crm
+    if name != "brevo":
+        pytest.skip("only Brevo has an hourly budget small enough to run out in a pull")
+    init(capsys, name, sandbox, monkeypatch, "other_per_hour = 2")
+    status, out, err = run(capsys, "plan", "--as-of", AS_OF.isoformat())
+    assert status == 75
+    assert "takes more than 60 min" in out
+    assert "Run `segsync plan` again in" in out
+    errors = [line for line in err.splitlines() if not line.startswith("pull_")]  # progress lines
+    assert len(errors) == 1
+    assert "rate budget is spent" in errors[0]
 
 
 def test_zz_cli_traffic_conforms_to_the_vendor_specs():

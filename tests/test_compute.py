@@ -268,8 +268,9 @@ def test_recency_days_can_be_left_out(registry):
     assert all("segsync_recency_days" not in row for row in desired.values.values())
 
 
-def test_configured_as_of_wins_over_the_run_date(registry):
-    desired = run(project("[rfm]\nas_of = 2025-06-30\n"), registry, as_of=dt.date(2030, 1, 1))
+def test_compute_uses_the_date_its_caller_resolved(registry):
+    # The CLI resolves --as-of > [rfm] as_of > today (segsync.app.as_of_date); compute obeys it.
+    desired = run(project("[rfm]\nas_of = 2030-01-01\n"), registry, as_of=AS_OF)
     assert desired.as_of == AS_OF
     assert desired.values["1"]["segsync_recency_days"] == 2
 
