@@ -1,8 +1,8 @@
 """segsync: customer segments and RFM scores computed from a CRM and written back into it.
 
 The public API for plugin authors is what this module exports, plus :mod:`segsync.platform`,
-:mod:`segsync.retry`, :mod:`segsync.sandbox` and :mod:`segsync.testing`. Plugins import
-nothing else from segsync.
+:mod:`segsync.retry`, :mod:`segsync.sandbox`, :mod:`segsync.manifest` (platform manifests)
+and :mod:`segsync.testing` (in tests). Plugins import nothing else from segsync.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from segsync.models import (
     ContactUpdate,
     FieldOption,
     FieldSpec,
+    FieldType,
     FieldValue,
     ListSpec,
     Purchase,
@@ -56,6 +57,7 @@ __all__ = [
     "FatalPlatformError",
     "FieldOption",
     "FieldSpec",
+    "FieldType",
     "FieldValue",
     "ListSpec",
     "ManifestError",

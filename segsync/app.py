@@ -315,6 +315,11 @@ def jobs(args: argparse.Namespace) -> int:
         )
         waiting = store.failures(given_up=False)
         parked = store.failures(given_up=True)
+        latest = next((j for j in records if not j.dry_run), None)
+        rejections = store.rejections(latest.id) if latest and args.rejections else []
+    if rejections and latest is not None:
+        print(f"\nrecords rejected by job {latest.id} (kept out of the sync, never written):")
+        print(table(["kind", "record", "reason"], [(r.kind, r.record_id, r.reason) for r in rejections]))
     for title, items in (("waiting for retry", waiting), ("given up (use sync --retry-failed)", parked)):
         if items:
             print(f"\nrecords {title}:")

@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("jobs", "recent sync jobs, and records waiting for retry", cmd_jobs)
     project_opts(p, platform=False)
     p.add_argument("-n", "--limit", type=int, default=10, help="how many jobs (default 10)")
+    p.add_argument("--rejections", action="store_true", help="also list the latest sync's rejected records")
 
     add("plugins", "list installed plugins and the platforms they provide", cmd_plugins)
 
@@ -222,6 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # HTTP libraries log request URLs, which can hold e-mail addresses (PII): keep them quiet.
+    for noisy in ("httpx", "httpcore", "urllib3", "hubspot", "brevo"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return int(args.func(args))
     except SegsyncError as err:

@@ -63,7 +63,7 @@ from segsync.plan import (
 )
 from segsync.platform import Platform
 from segsync.report import JobInfo, JobStatus, SegmentChange, SyncReport
-from segsync.state import StateStore, scrub
+from segsync.state import DEFAULT_STALE_AFTER, StateStore, scrub
 
 if TYPE_CHECKING:
     from segsync.config import ProjectConfig
@@ -203,7 +203,11 @@ def sync_project(
     spec = project_spec(config, packs, registry)
     platform = connect(config, platform_name, registry=registry, env=env, clock=clock)
     try:
-        with StateStore(config.state_path, wall_clock=wall_clock) as store:
+        # A job waiting for a rate budget writes no heartbeat: its lock must outlive the
+        # longest wait the policy allows, or the next cron run would take over a live job.
+        longest_wait = config.retry.max_rate_wait + config.retry.max_total_seconds
+        stale_after = max(DEFAULT_STALE_AFTER, 2 * longest_wait)
+        with StateStore(config.state_path, wall_clock=wall_clock, stale_after=stale_after) as store:
             return run_sync(
                 platform,
                 spec,

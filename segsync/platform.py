@@ -93,6 +93,8 @@ class Platform(Protocol):
 
     limits: PlatformLimits
     runner: CallRunner
+    # Optional: an instance attribute ``dynamic_lists = True`` asks the engine to create lists
+    # that filter on ``ListSpec.filter_field`` and to leave their membership to the CRM.
 
     @classmethod
     def rate_buckets(cls, settings: PlatformSettings) -> Mapping[str, Sequence[RateWindow]]:

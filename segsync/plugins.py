@@ -7,7 +7,8 @@ entry point, honouring three environment variables:
 ``SEGSYNC_LOAD_PLUGINS``     comma-separated allow-list of entry-point or distribution names;
                              set to an empty string to load no external plugin
 ``SEGSYNC_DISABLE_PLUGINS``  comma-separated names to block
-``SEGSYNC_TRACE_PLUGINS=1``  print every hook call, its arguments and results to stderr
+``SEGSYNC_TRACE_PLUGINS=1``  print every notification hook call (``sync_started``,
+                             ``segment_changed``, ``sync_finished``) with its results to stderr
 """
 
 from __future__ import annotations

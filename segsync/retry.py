@@ -267,8 +267,12 @@ class CallRunner:
         def should_retry(exc: BaseException) -> bool:
             return retriable(exc) and (blind_retry_ok or isinstance(exc, RateLimited))
 
+        rate_waited = [0.0]
+
         def attempt() -> T:
+            before = self.clock.now()
             self.wait_for_budget(bucket, operation)
+            rate_waited[0] += self.clock.now() - before
             self._bucket(bucket).sent.append(self.clock.now())
             self.stats.calls += 1
             self.stats.per_operation[operation] += 1
@@ -291,7 +295,7 @@ class CallRunner:
                     b.blocked_until = max(b.blocked_until, self.clock.now() + exc.retry_after)
                 raise
 
-        return self._retrying(operation, should_retry)(attempt)
+        return self._retrying(operation, should_retry, rate_waited)(attempt)
 
     def retrying(self, operation: str, fn: Callable[[], T]) -> T:
         """Repeat ``fn`` — a step made of several calls, e.g. "find, else create" — under the policy.
@@ -316,20 +320,36 @@ class CallRunner:
         finally:
             self._local.at_most_once = previous
 
-    def _retrying(self, operation: str, should_retry: Callable[[BaseException], bool]) -> tenacity.Retrying:
+    def _retrying(
+        self,
+        operation: str,
+        should_retry: Callable[[BaseException], bool],
+        rate_waited: list[float] | None = None,
+    ) -> tenacity.Retrying:
+        """``rate_waited`` collects time spent waiting for rate budgets: that time is bounded by
+        ``max_rate_wait`` (beyond it the job pauses), not by the failure budget
+        ``max_total_seconds``, so a CRM asking for a long but acceptable wait is waited for."""
         started = self.clock.now()
         policy = self.policy
+        waited = rate_waited if rate_waited is not None else [0.0]
+
+        def rate_wait(state: tenacity.RetryCallState) -> bool:
+            exc = state.outcome.exception() if state.outcome else None
+            return isinstance(exc, RateLimited) and exc.retry_after is not None
 
         def stop(state: tenacity.RetryCallState) -> bool:
             # tenacity computes the wait before asking stop: give up now rather than sleep past
             # the time budget only to fail afterwards.
-            elapsed = self.clock.now() - started + (state.upcoming_sleep or 0.0)
+            upcoming = 0.0 if rate_wait(state) else (state.upcoming_sleep or 0.0)
+            elapsed = self.clock.now() - started - waited[0] + upcoming
             return state.attempt_number >= policy.max_attempts or elapsed > policy.max_total_seconds
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             self.stats.retries += 1
             exc = state.outcome.exception() if state.outcome else None
             wait = state.upcoming_sleep
+            if rate_wait(state):
+                waited[0] += wait
             self.stats.waited_seconds += wait
             log.info(
                 "%s: %s failed (%s); retry %d in %.1fs",

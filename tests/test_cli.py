@@ -220,16 +220,32 @@ def test_full_loop_check_plan_sync_resync_jobs(capsys, project, crm, monkeypatch
     assert status == 0
     assert "wrote 0 contact(s)" in out
 
-    status, out, _ = run(capsys, "jobs")
+    status, out, _ = run(capsys, "jobs", "--rejections")
     assert status == 0
     assert out.count("succeeded") >= 4
     assert "dry run" in out
+    assert "records rejected by job" in out
+    assert "missing email" in out
 
     # The secret is never printed and never stored.
     state = (project / ".segsync" / "state.db").read_bytes()
     assert SECRET.encode() not in state
     wal = project / ".segsync" / "state.db-wal"
     assert not wal.exists() or SECRET.encode() not in wal.read_bytes()
+
+
+def test_hubspot_dynamic_lists_are_kept_by_hubspot(capsys, project, crm, monkeypatch):
+    name, sandbox = crm
+    if name != "hubspot":
+        pytest.skip("DYNAMIC lists are HubSpot's")
+    init(capsys, name, sandbox, monkeypatch, 'list_type = "DYNAMIC"')
+    status, out, err = run(capsys, "sync", "--as-of", AS_OF.isoformat())
+    assert status == 0, err
+    assert "list members +0 -0" in out  # no membership calls: HubSpot evaluates the filters
+    snap = sandbox.snapshot()  # type: ignore[attr-defined]
+    champions = snap["lists"]["segsync · Champions"]
+    assert champions
+    assert all(snap["fields"][c]["segsync_rfm_segment"] == "champions" for c in champions)
 
 
 def test_wrong_token_is_one_line_without_the_token(capsys, project, crm, monkeypatch):

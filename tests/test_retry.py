@@ -97,11 +97,30 @@ def test_attempts_are_bounded():
 def test_total_time_is_bounded_without_sleeping_past_it():
     clock = FakeClock()
     r = runner(clock, max_attempts=50, max_total_seconds=10, backoff_initial=4, backoff_max=4)
+    fn = Script(*[TransientError("503", status=503)] * 50)
+    with pytest.raises(TransientError):
+        r.call("op", fn)
+    assert clock.slept <= 10
+    assert fn.calls >= 3  # jittered waits of at most 4 s: at least two fit in 10 s
+
+
+def test_a_long_but_acceptable_retry_after_is_waited_for_not_failed():
+    # 600 s is over the failure budget (max_total_seconds) but within max_rate_wait: the CRM
+    # said when to come back, so segsync waits instead of failing the job.
+    clock = FakeClock()
+    r = runner(clock, max_total_seconds=300, max_rate_wait=900)
+    assert r.call("deals.page", Script(RateLimited("daily", retry_after=600))) == "ok"
+    assert clock.sleeps == [600.0]
+
+
+def test_rate_limit_waits_are_still_bounded_by_attempts():
+    clock = FakeClock()
+    r = runner(clock, max_attempts=4, max_total_seconds=10)
     fn = Script(*[RateLimited("busy", retry_after=3)] * 50)
     with pytest.raises(RateLimited):
         r.call("op", fn)
-    assert clock.slept <= 10
-    assert fn.calls == 4  # 3 waits of 3 s fit in 10 s, a 4th would not
+    assert fn.calls == 4
+    assert clock.sleeps == [3.0, 3.0, 3.0]
 
 
 def test_retry_after_beyond_max_rate_wait_pauses_the_job():

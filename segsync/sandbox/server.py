@@ -378,8 +378,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         split = urllib.parse.urlsplit(self.path)
-        # keep '+' literal: Brevo's SDK sends emails unencoded in paths and queries
-        query = urllib.parse.parse_qs(split.query.replace("+", "%2B"), keep_blank_values=True)
+        # Queries decode as every real server does ('+' is a space); paths keep '+' literal,
+        # which is how an e-mail sent unencoded in a path (Brevo's SDK does that) arrives.
+        query = urllib.parse.parse_qs(split.query, keep_blank_values=True)
         req = Request(
             method=self.command,
             path=urllib.parse.unquote(split.path),

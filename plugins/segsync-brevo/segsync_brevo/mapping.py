@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from segsync.models import (
+from segsync import (
     Contact,
     FieldOption,
     FieldSpec,

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from segsync.models import (
+from segsync import (
     Contact,
     FieldSpec,
     FieldType,

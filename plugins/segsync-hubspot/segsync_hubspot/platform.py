@@ -82,6 +82,8 @@ class HubSpotPlatform:
         self.client = client
         self.runner: CallRunner = client.runner
         self.limits = PlatformLimits(write_batch=WRITE_BATCH, membership_batch=settings.membership_batch)
+        # DYNAMIC lists filter on the segment property: HubSpot keeps their members itself.
+        self.dynamic_lists = settings.list_type == "DYNAMIC"
 
     # -- construction --------------------------------------------------------------------
 

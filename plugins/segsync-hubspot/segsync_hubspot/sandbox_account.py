@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from segsync.errors import ConfigError
+from segsync import ConfigError
 from segsync.sandbox import SeedData
 
 #: Valid (type, fieldType) pairs; HubSpot refuses others.
