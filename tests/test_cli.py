@@ -234,10 +234,9 @@ def test_full_loop_check_plan_sync_resync_jobs(capsys, project, crm, monkeypatch
     assert not wal.exists() or SECRET.encode() not in wal.read_bytes()
 
 
+@pytest.mark.parametrize("crm", ["hubspot"], indirect=True)
 def test_hubspot_dynamic_lists_are_kept_by_hubspot(capsys, project, crm, monkeypatch):
     name, sandbox = crm
-    if name != "hubspot":
-        pytest.skip("DYNAMIC lists are HubSpot's")
     init(capsys, name, sandbox, monkeypatch, 'list_type = "DYNAMIC"')
     status, out, err = run(capsys, "sync", "--as-of", AS_OF.isoformat())
     assert status == 0, err
@@ -289,10 +288,9 @@ def test_unreachable_base_url_fails_cleanly(capsys, project, monkeypatch, name):
     assert SECRET not in out + err
 
 
+@pytest.mark.parametrize("crm", ["hubspot"], indirect=True)  # the user-property helper is HubSpot's
 def test_check_reports_a_property_of_another_type(capsys, project, crm, monkeypatch):
     name, sandbox = crm
-    if name != "hubspot":
-        pytest.skip("the user-property helper is HubSpot's sandbox API")
     sandbox.add_user_property("segsync_revenue", "string", "text")  # type: ignore[attr-defined]
     sandbox.add_user_list("segsync · Champions")  # type: ignore[attr-defined]
     init(capsys, name, sandbox, monkeypatch)
@@ -305,10 +303,9 @@ def test_check_reports_a_property_of_another_type(capsys, project, crm, monkeypa
     assert all("segsync_revenue" not in values for values in snap["fields"].values())
 
 
+@pytest.mark.parametrize("crm", ["brevo"], indirect=True)  # the only hourly budget a pull can spend
 def test_plan_that_spends_brevos_hourly_budget_says_what_it_means(capsys, project, crm, monkeypatch):
     name, sandbox = crm
-    if name != "brevo":
-        pytest.skip("only Brevo has an hourly budget small enough to run out in a pull")
     init(capsys, name, sandbox, monkeypatch, "other_per_hour = 2")
     status, out, err = run(capsys, "plan", "--as-of", AS_OF.isoformat())
     assert status == 75
