@@ -236,6 +236,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             "segsync: interrupted; progress is saved, run the same command again to resume", file=sys.stderr
         )
         return 130
+    except Exception as exc:
+        if args.verbose >= 2:
+            raise
+        # Only the type: an unexpected exception's text may carry SDK bodies (PII) or headers.
+        print(
+            f"segsync: internal error ({type(exc).__name__}); "
+            "run again with -vv for the traceback and report it",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -177,6 +177,21 @@ def test_as_of_comes_from_the_flag_then_the_config_then_today(project):
     assert as_of_date(plain, None) == dt.date.today()
 
 
+def test_an_unexpected_error_is_one_line_without_its_text(capsys, project, monkeypatch):
+    import segsync.app
+
+    def boom(args):
+        raise RuntimeError("Authorization: Bearer pat-secret and a body with jane@example.com")
+
+    monkeypatch.setattr(segsync.app, "jobs", boom)
+    status, out, err = run(capsys, "jobs")
+    assert status == 1
+    expected = "segsync: internal error (RuntimeError); run again with -vv for the traceback and report it"
+    assert err.strip() == expected
+    with pytest.raises(RuntimeError):
+        main(["-vv", "jobs"])
+
+
 def test_missing_config_says_what_to_do(capsys, project):
     status, _, err = run(capsys, "plan")
     assert status == 2
