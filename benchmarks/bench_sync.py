@@ -65,7 +65,8 @@ def main() -> None:
             cpu = time.thread_time() - cpu0
             simulated = clock.now() - sim0
             print(
-                f"{label}: {calls:,} API calls in {jobs} job(s); rate limits impose {simulated:,.0f} s "
+                f"{label}: {jobs} job(s), the last making {calls:,} API calls; "
+                f"rate limits impose {simulated:,.0f} s "
                 f"({simulated / 3600:.2f} h); segsync + SDK CPU {cpu:,.1f} s "
                 f"({cpu / max(simulated, 1e-9):.0%} of it); wall {wall:,.1f} s with the sandbox"
             )
