@@ -22,7 +22,9 @@ from segsync.registry import Registry
 
 if TYPE_CHECKING:
     from segsync.engine import Progress as SyncProgress
-    from segsync.engine import SyncResult
+    from segsync.engine import SyncResult, SyncSpec
+    from segsync.lint import Finding
+    from segsync.manifest import SegmentPack
 
 
 def find_config(path: Path | None) -> Path:
@@ -55,14 +57,16 @@ class Project:
         self.hooks = Hooks(self.pm)
         self.env = os.environ if env is None else env
 
+    def lint(self, packs: Sequence[SegmentPack]) -> list[Finding]:
+        from segsync.lint import lint
+
+        return lint(packs, self.registry, self.config.properties, bins=self.config.rfm.bins)
+
     def require_clean_rules(self) -> None:
         """Refuse to plan or write with a segment map the linter finds broken."""
-        from segsync.lint import lint
         from segsync.manifest import load_packs
 
-        packs = load_packs(self.config, self.registry)
-        findings = lint(packs, self.registry, self.config.properties, bins=self.config.rfm.bins)
-        errors = [f for f in findings if f.level == "error"]
+        errors = [f for f in self.lint(load_packs(self.config, self.registry)) if f.level == "error"]
         if errors:
             more = f" (and {len(errors) - 1} more; see `segsync check`)" if len(errors) > 1 else ""
             raise ConfigError(f"{errors[0].where}: {errors[0].message}{more}; nothing was written")
@@ -74,14 +78,13 @@ class Project:
 def check(args: argparse.Namespace) -> int:
     from segsync.connect import platform_settings
     from segsync.engine import project_spec
-    from segsync.lint import lint
     from segsync.manifest import load_packs
 
     project = Project(args.config)
     config, registry = project.config, project.registry
     packs = load_packs(config, registry)
     print(f"config: {config.path} ok; packs: {', '.join(p.name for p in packs)}")
-    findings = lint(packs, registry, config.properties, bins=config.rfm.bins)
+    findings = project.lint(packs)
     errors = [f for f in findings if f.level == "error"]
     for f in findings:
         print(f"rules: {f.level}: {f.where}: {f.message}")
@@ -102,12 +105,10 @@ def check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_platform(project: Project, name: str, spec: object) -> int:
+def _check_platform(project: Project, name: str, spec: SyncSpec) -> int:
     from segsync.connect import account_key, connect
-    from segsync.engine import SyncSpec
     from segsync.state import StateStore
 
-    assert isinstance(spec, SyncSpec)
     config = project.config
     platform = connect(config, name, registry=project.registry, env=project.env)
     problems = 0
