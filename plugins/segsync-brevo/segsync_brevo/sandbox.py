@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 from segsync.retry import Clock, SystemClock
 from segsync.sandbox import EmulatorServer, FaultPlan, HttpError, Request, Response, SeedData
 from segsync_brevo.config import RATE_TIERS, BrevoSettings, bucket_for_path
-from segsync_brevo.mapping import parse_datetime, text_of, to_decimal
+from segsync_brevo.mapping import NEUTRAL_ATTRIBUTES, parse_datetime, text_of, to_decimal
 
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
 MEMBERSHIP_MAX = 150
@@ -70,15 +70,8 @@ _SEED_ATTRIBUTES = {
     "JOB_TITLE": "text",
     "COMPANY_SIZE": "text",
 }
-_SEED_COLUMNS = {
-    "firstname": "FIRSTNAME",
-    "lastname": "LASTNAME",
-    "country": "COUNTRY",
-    "city": "CITY",
-    "age": "AGE",
-    "jobtitle": "JOB_TITLE",
-    "company_size": "COMPANY_SIZE",
-}
+# Seed CSV columns land in the attributes the plugin reads by default.
+_SEED_COLUMNS = NEUTRAL_ATTRIBUTES
 
 
 def _ts(moment: dt.datetime) -> str:
