@@ -115,6 +115,8 @@ def _check_platform(project: Project, name: str, spec: SyncSpec) -> int:
     try:
         for note in platform.check():
             print(f"{name}: {note}")
+        account = account_key(platform)
+        print(f"{name}: account {account.partition(':')[2]}")
         remote = platform.inspect_fields(spec.fields)
         missing = []
         for field in spec.fields:
@@ -131,7 +133,7 @@ def _check_platform(project: Project, name: str, spec: SyncSpec) -> int:
         known: dict[str, tuple[str, str]] = {}
         if config.state_path.is_file():
             with StateStore(config.state_path) as store:
-                known = store.remote_ids(name, account_key(name, config, env=project.env), "list")
+                known = store.remote_ids(name, account, "list")
         for lst in spec.lists:
             if lst.key in known:
                 continue
@@ -231,7 +233,7 @@ def sync(args: argparse.Namespace) -> int:
 
 def _explain_paused_plan(project: Project, name: str, paused: SyncPaused) -> None:
     """A dry run that spent a rate budget while pulling: say what that means for a first sync."""
-    from segsync.connect import account_key, platform_settings
+    from segsync.connect import platform_settings
     from segsync.state import StateStore
 
     cls = project.registry.platform(name)
@@ -239,7 +241,7 @@ def _explain_paused_plan(project: Project, name: str, paused: SyncPaused) -> Non
     longest = max((w.seconds for ws in windows for w in ws), default=0.0)
     with StateStore(project.config.state_path) as store:
         jobs = store.recent_jobs(1, platform=name)
-        cached = len(store.purchases(name, account_key(name, project.config, env=project.env)))
+        cached = len(store.purchases(name, jobs[0].account)) if jobs else 0
     spent = jobs[0].calls if jobs else 0
     print(
         f"== {name}: the dry run spent the account's rate budget while pulling ({spent} calls; "

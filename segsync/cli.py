@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("platform", help="hubspot or brevo (any installed platform with a sandbox)")
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
     p.add_argument("--token", "--api-key", dest="secret", default=None, help="the credential it accepts")
+    p.add_argument(
+        "--account-id", default=None, help="the account id it reports (default: derived from the token)"
+    )
     seed = p.add_mutually_exclusive_group()
     seed.add_argument("--seed", choices=["demo", "empty"], default="empty", help="demo: a realistic store")
     seed.add_argument(
@@ -161,7 +164,16 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         faults = FaultPlan.parse_cli(args.faults) if args.faults else None
     except ValueError as exc:
         raise ConfigError(f"--faults: {exc}") from None
-    sandbox = sandbox_cls(secret=secret, port=args.port, traffic_log=args.traffic_log, faults=faults)
+    try:
+        sandbox = sandbox_cls(
+            secret=secret,
+            port=args.port,
+            traffic_log=args.traffic_log,
+            faults=faults,
+            account_id=args.account_id,
+        )
+    except ValueError as exc:  # the sandbox's own words on an account id it cannot hold
+        raise ConfigError(f"--account-id: {exc}") from None
     if args.seed_from is not None:
         sandbox.seed(load_seed_dir(args.seed_from))
     elif args.seed == "demo":

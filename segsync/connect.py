@@ -10,14 +10,14 @@ injectable: tests pass a fake clock to the runner.
 from __future__ import annotations
 
 import os
-import urllib.parse
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import SecretStr, ValidationError
 
-from segsync.errors import ConfigError
+from segsync.errors import ConfigError, PlatformError
 from segsync.platform import Platform, PlatformSettings
 from segsync.registry import Registry
 from segsync.retry import CallRunner, Clock, RetryPolicy
@@ -85,17 +85,22 @@ def connect(
     return cls.create(settings, secret=secret, runner=runner)
 
 
-def account_key(name: str, config: ConfigLike, *, env: Mapping[str, str] | None = None) -> str:
-    """Which CRM account a platform's state (ids, cursors, locks) belongs to: name + API host.
+#: What an account id may look like: the CRM's own identifier, never free text.
+_ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
-    Derived from settings, never from the credential. User info and query strings are cut
-    from the URL so nothing secret can end up in the state store.
+
+def account_key(platform: Platform) -> str:
+    """Which CRM account a platform's state (ids, cursors, caches, locks) belongs to.
+
+    Asked of the CRM itself (:meth:`Platform.account_id`: HubSpot's portal id, Brevo's
+    organisation), because the API host is the same for every account and a project whose
+    credential changes to another account must not reuse anything remembered for the first.
     """
-    env = os.environ if env is None else env
-    url = env.get(base_url_env(name), "").strip() or str(config.platform_settings(name).get("base_url") or "")
-    if not url:
-        return f"{name}:default"
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or parts.path
-    port = f":{parts.port}" if parts.port else ""
-    return f"{name}:{host}{port}{parts.path if parts.hostname else ''}".rstrip("/")
+    ident = platform.account_id().strip()
+    if not _ACCOUNT_ID.fullmatch(ident):
+        raise PlatformError(
+            "the CRM answered with no usable account id; check the credential with `segsync check`",
+            platform=platform.name,
+            operation="account",
+        )
+    return f"{platform.name}:{ident}"

@@ -207,12 +207,14 @@ def sync_project(
         # longest wait the policy allows, or the next cron run would take over a live job.
         longest_wait = config.retry.max_rate_wait + config.retry.max_total_seconds
         stale_after = max(DEFAULT_STALE_AFTER, 2 * longest_wait)
+        account = account_key(platform)
         with StateStore(config.state_path, wall_clock=wall_clock, stale_after=stale_after) as store:
+            _note_other_accounts(store, platform_name, account)
             return run_sync(
                 platform,
                 spec,
                 store=store,
-                account=account_key(platform_name, config, env=env),
+                account=account,
                 as_of=as_of,
                 hooks=hooks,
                 dry_run=dry_run,
@@ -222,6 +224,18 @@ def sync_project(
             )
     finally:
         platform.close()
+
+
+def _note_other_accounts(store: StateStore, platform: str, account: str) -> None:
+    """A first job for this account in a store that knows others: say their states stay apart."""
+    known = store.accounts(platform)
+    if known and account not in known:
+        log.warning(
+            "%s: first sync of account %s in this project; the state of %s is kept apart and not used",
+            platform,
+            account,
+            ", ".join(sorted(known)),
+        )
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:

@@ -108,6 +108,15 @@ class Platform(Protocol):
     def sandbox(cls) -> type[Sandbox] | None:
         """The loopback emulator class for this platform, or None."""
 
+    def account_id(self) -> str:
+        """The CRM's own id of the account the credential belongs to (one cheap call).
+
+        Stable for the account and never secret: the state store keeps everything (list ids,
+        cursors, cached purchases, locks) under it, so a project pointed at another account
+        never reuses what it remembered for the first. Never derive it from the API host
+        (every HubSpot portal shares one) or from the credential itself.
+        """
+
     def check(self) -> list[str]:
         """Verify credential and permissions with the cheapest calls; return notes for the user.
 

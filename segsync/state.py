@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
-import socket
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -35,10 +33,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from segsync.errors import JobLocked, StateError
+from segsync.locks import KernelLocks, same_process_alive
+from segsync.locks import LockOwner as LockOwner  # re-exported: tests and harnesses name owners
 from segsync.models import ContactUpdate, FieldValue, Purchase, RecordFailure, Rejection
 from segsync.report import JobInfo, JobStatus, SyncReport
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: A lock whose owner has not written a heartbeat for this long is considered dead. Owners
 #: beat at every checkpoint and between calls, and the longest silent wait is a rate wait
 #: (``RetryPolicy.max_rate_wait``, 15 min by default), so this leaves room for it.
@@ -93,9 +93,12 @@ CREATE TABLE IF NOT EXISTS failures (
 CREATE TABLE IF NOT EXISTS locks (
     platform TEXT NOT NULL, account TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
     job_id INTEGER, acquired_at TEXT NOT NULL, heartbeat_at TEXT NOT NULL,
+    started TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (platform, account)
 );
 """
+#: Columns added after schema 1, for stores made by an older segsync.
+_ADDED_COLUMNS = {("locks", "started"): "TEXT NOT NULL DEFAULT ''"}
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 
@@ -114,29 +117,6 @@ class WallClock(Protocol):
 class SystemWallClock:
     def now(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC)
-
-
-@dataclass(frozen=True)
-class LockOwner:
-    """Who holds an account lock: enough to tell whether that process still lives."""
-
-    pid: int
-    host: str
-
-    @classmethod
-    def current(cls) -> LockOwner:
-        return cls(os.getpid(), socket.gethostname())
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
 
 
 @dataclass(frozen=True)
@@ -216,6 +196,7 @@ class StateStore:
         self._alive = None if alive is None else set(alive)
         self.stale_after = stale_after
         self._lock = threading.RLock()
+        self._kernel = KernelLocks(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
@@ -235,6 +216,7 @@ class StateStore:
 
     def close(self) -> None:
         with self._lock:
+            self._kernel.release_all()
             self._db.close()
 
     def __enter__(self) -> StateStore:
@@ -257,6 +239,12 @@ class StateStore:
                     f"{self.path}: made by a newer segsync (schema {row[0]}, this one knows "
                     f"{SCHEMA_VERSION}); upgrade segsync or use another state file"
                 )
+            elif row[0] < SCHEMA_VERSION:
+                for (table, column), decl in _ADDED_COLUMNS.items():
+                    have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+                    if column not in have:
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+                db.execute("UPDATE schema_version SET version=?", (SCHEMA_VERSION,))
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -441,8 +429,9 @@ class StateStore:
             job_id = cur.lastrowid
             if not dry_run:  # the lock this process holds for the account now names its job
                 db.execute(
-                    "UPDATE locks SET job_id=? WHERE platform=? AND account=? AND pid=? AND host=?",
-                    (job_id, platform, account, self.owner.pid, self.owner.host),
+                    "UPDATE locks SET job_id=? WHERE platform=? AND account=? AND pid=? AND host=?"
+                    " AND started=?",
+                    (job_id, platform, account, *self._mine()),
                 )
         assert job_id is not None
         return JobInfo(
@@ -497,8 +486,8 @@ class StateStore:
             )
             db.execute("UPDATE jobs SET phase=?, heartbeat_at=? WHERE id=?", (phase, now, job_id))
             db.execute(
-                "UPDATE locks SET heartbeat_at=? WHERE job_id=? AND pid=? AND host=?",
-                (now, job_id, self.owner.pid, self.owner.host),
+                "UPDATE locks SET heartbeat_at=? WHERE job_id=? AND pid=? AND host=? AND started=?",
+                (now, job_id, *self._mine()),
             )
 
     def last_checkpoint(self, job_id: int) -> Checkpoint | None:
@@ -520,6 +509,11 @@ class StateStore:
         if not rows:
             raise StateError(f"{self.path}: no job {job_id}")
         return _job(rows[0])
+
+    def accounts(self, platform: str) -> frozenset[str]:
+        """The accounts of ``platform`` this store has run jobs for."""
+        rows = self._rows("SELECT DISTINCT account FROM jobs WHERE platform=?", (platform,))
+        return frozenset(r["account"] for r in rows)
 
     def recent_jobs(self, limit: int = 10, *, platform: str | None = None) -> list[JobRecord]:
         """Newest first, for ``segsync jobs``."""
@@ -641,13 +635,37 @@ class StateStore:
         ]
 
     # -- account lock ---------------------------------------------------------------------
+    # The row says who holds the lock; segsync.locks says whether that process lives.
 
-    def _is_dead(self, pid: int, host: str, heartbeat: dt.datetime) -> bool:
-        if (self.wall_clock.now() - heartbeat).total_seconds() > self.stale_after:
-            return True
-        if host != self.owner.host:
-            return False  # cannot see another host's processes: only the heartbeat tells
-        return not (pid in self._alive if self._alive is not None else pid_alive(pid))
+    def _owner_alive(self, holder: LockInfo, kernel: bool | None) -> bool:
+        """``kernel``: True if this process just took the account's kernel lock, False if a live
+        process holds it, None if kernel locks are unavailable (or tests play the processes)."""
+        if self._alive is None and kernel is not None:
+            return not kernel
+        if (self.wall_clock.now() - holder.heartbeat_at).total_seconds() > self.stale_after:
+            return False
+        if holder.owner.host != self.owner.host:
+            return True  # cannot see another host's processes: only the heartbeat tells
+        if self._alive is not None:
+            return holder.owner.pid in self._alive
+        return same_process_alive(holder.owner)
+
+    def _locked_message(self, platform: str, account: str, holder: LockInfo | None) -> str:
+        if holder is None:
+            return f"another segsync process is starting a sync of {platform} ({account}); try again shortly"
+        ago = (self.wall_clock.now() - holder.heartbeat_at).total_seconds()
+        owner = holder.owner
+        who = f"job {holder.job_id}, pid {owner.pid} on {owner.host}, last heartbeat {ago:.0f}s ago"
+        text = f"another segsync job ({who}) is syncing {platform} ({account}); wait for it to finish"
+        if holder.owner.host == self.owner.host:
+            return f"{text} or stop that process (kill {holder.owner.pid})"
+        at = holder.heartbeat_at + dt.timedelta(seconds=self.stale_after)
+        return (
+            f"{text}. It runs on another host, so segsync cannot see whether it is still alive: the "
+            f"lock is taken over automatically at {at:%Y-%m-%d %H:%M:%S %Z}".rstrip()
+            + f" ({self.stale_after / 60:.0f} min after its last heartbeat). If you are sure it is not "
+            f"running (its host or container is gone), take the lock over now: segsync unlock -p {platform}"
+        )
 
     def acquire_lock(self, platform: str, account: str, job_id: int | None = None) -> int | None:
         """Take the account's lock for this process; returns the job id of a dead owner taken over.
@@ -655,27 +673,29 @@ class StateStore:
         Every job still marked running for the account is marked interrupted: holding the lock
         proves none of them runs.
         """
+        kernel = self._kernel.try_take(platform, account)
+        try:
+            return self._take_row(platform, account, job_id, kernel)
+        except BaseException:
+            if kernel:
+                self._kernel.release(platform, account)
+            raise
+
+    def _take_row(self, platform: str, account: str, job_id: int | None, kernel: bool | None) -> int | None:
         now = self._now()
         with self._tx() as db:
-            row = db.execute(
-                "SELECT pid, host, job_id, heartbeat_at FROM locks WHERE platform=? AND account=?",
-                (platform, account),
-            ).fetchone()
+            holder = self._holder(db, platform, account)
+            if kernel is False and self._alive is None:
+                raise JobLocked(self._locked_message(platform, account, holder))
             taken_over: int | None = None
-            if row is not None:
-                pid, host, held_job, beat = row
-                if not self._is_dead(pid, host, dt.datetime.fromisoformat(beat)):
-                    ago = (self.wall_clock.now() - dt.datetime.fromisoformat(beat)).total_seconds()
-                    raise JobLocked(
-                        f"another segsync job (job {held_job}, pid {pid} on {host}, active {ago:.0f}s "
-                        f"ago) is syncing {platform} ({account}); wait for it to finish or stop it. A lock "
-                        "whose process died is taken over automatically (after "
-                        f"{self.stale_after / 60:.0f} min without a heartbeat when it ran on another host)"
-                    )
-                taken_over = held_job
+            if holder is not None:
+                if self._owner_alive(holder, kernel):
+                    raise JobLocked(self._locked_message(platform, account, holder))
+                taken_over = holder.job_id
+            o = self.owner
             db.execute(
-                "INSERT OR REPLACE INTO locks VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (platform, account, self.owner.pid, self.owner.host, job_id, now, now),
+                "INSERT OR REPLACE INTO locks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (platform, account, o.pid, o.host, job_id, now, now, o.started),
             )
             db.execute(
                 "UPDATE jobs SET status='interrupted', finished_at=heartbeat_at"
@@ -684,31 +704,70 @@ class StateStore:
             )
         return taken_over
 
+    def break_lock(self, platform: str, account: str) -> LockInfo | None:
+        """``segsync unlock``: drop a lock whose owner cannot be seen (another host); its job is
+        marked interrupted. A live owner on this host is never overridden (:class:`JobLocked`)."""
+        kernel = self._kernel.try_take(platform, account)
+        try:
+            with self._tx() as db:
+                holder = self._holder(db, platform, account)
+                here = holder is None or holder.owner.host == self.owner.host
+                if kernel is False or (here and holder is not None and self._owner_alive(holder, kernel)):
+                    raise JobLocked(self._locked_message(platform, account, holder))
+                db.execute("DELETE FROM locks WHERE platform=? AND account=?", (platform, account))
+                db.execute(
+                    "UPDATE jobs SET status='interrupted', finished_at=heartbeat_at"
+                    " WHERE platform=? AND account=? AND status='running'",
+                    (platform, account),
+                )
+            return holder
+        finally:
+            self._kernel.release(platform, account)
+
+    def _mine(self) -> tuple[int, str, str]:
+        return (self.owner.pid, self.owner.host, self.owner.started)
+
     def heartbeat(self, platform: str, account: str) -> None:
         with self._tx() as db:
             db.execute(
-                "UPDATE locks SET heartbeat_at=? WHERE platform=? AND account=? AND pid=? AND host=?",
-                (self._now(), platform, account, self.owner.pid, self.owner.host),
+                "UPDATE locks SET heartbeat_at=? WHERE platform=? AND account=?"
+                " AND pid=? AND host=? AND started=?",
+                (self._now(), platform, account, *self._mine()),
             )
 
     def release_lock(self, platform: str, account: str) -> None:
         with self._tx() as db:
             db.execute(
-                "DELETE FROM locks WHERE platform=? AND account=? AND pid=? AND host=?",
-                (platform, account, self.owner.pid, self.owner.host),
+                "DELETE FROM locks WHERE platform=? AND account=? AND pid=? AND host=? AND started=?",
+                (platform, account, *self._mine()),
             )
+        self._kernel.release(platform, account)
+
+    def _holder(self, db: sqlite3.Connection, platform: str, account: str) -> LockInfo | None:
+        row = db.execute(
+            "SELECT pid, host, started, job_id, acquired_at, heartbeat_at FROM locks"
+            " WHERE platform=? AND account=?",
+            (platform, account),
+        ).fetchone()
+        if row is None:
+            return None
+        pid, host, started, job_id, acquired, beat = row
+        return LockInfo(
+            LockOwner(pid, host, started),
+            job_id,
+            dt.datetime.fromisoformat(acquired),
+            dt.datetime.fromisoformat(beat),
+        )
 
     def lock_holder(self, platform: str, account: str) -> LockInfo | None:
-        rows = self._rows("SELECT * FROM locks WHERE platform=? AND account=?", (platform, account))
-        if not rows:
-            return None
-        r = rows[0]
-        return LockInfo(
-            LockOwner(r["pid"], r["host"]),
-            r["job_id"],
-            dt.datetime.fromisoformat(r["acquired_at"]),
-            dt.datetime.fromisoformat(r["heartbeat_at"]),
-        )
+        with self._lock:
+            return self._holder(self._db, platform, account)
+
+    def locks(self, platform: str) -> dict[str, LockInfo]:
+        """Every lock row of ``platform``, by account (``segsync unlock``, ``segsync jobs``)."""
+        rows = self._rows("SELECT account FROM locks WHERE platform=?", (platform,))
+        found = {r["account"]: self.lock_holder(platform, r["account"]) for r in rows}
+        return {k: v for k, v in found.items() if v is not None}
 
 
 def _job(r: Mapping[str, Any]) -> JobRecord:

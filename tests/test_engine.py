@@ -740,18 +740,73 @@ def test_bad_platform_settings_name_the_table(tmp_path):
     assert "write_batch" in str(err.value)
 
 
-@pytest.mark.parametrize(
-    ("table", "env", "key"),
-    [
-        ({}, {}, "fake:default"),
-        ({"base_url": "https://api.example.com/v3/"}, {}, "fake:api.example.com/v3"),
-        ({}, {"SEGSYNC_FAKE_BASE_URL": "http://user:pw@127.0.0.1:8080/v3?key=s"}, "fake:127.0.0.1:8080/v3"),
-    ],
-)
-def test_account_key_comes_from_the_url_never_a_credential(tmp_path, table, env, key):
-    from segsync.connect import account_key
+def test_account_key_is_what_the_crm_says_never_the_host_or_the_credential(tmp_path):
+    from segsync.connect import account_key, connect
 
-    assert account_key("fake", project(tmp_path, **table), env=env) == key
+    env = {"SEGSYNC_FAKE_TOKEN": TOKEN, "SEGSYNC_FAKE_BASE_URL": "http://127.0.0.1:9/v3"}
+    crm = FakeCRM(secret=TOKEN).register("engine-test")
+    platform = connect(project(tmp_path), "fake", registry=fake_registry(), env=env)
+    key = account_key(platform)
+    assert key == f"fake:{crm.account_id}"
+    assert key.startswith("fake:")
+    assert TOKEN not in key
+    assert "127.0.0.1" not in key
+    # Same host, another token: another account.
+    crm = FakeCRM(secret="tok-other").register("engine-test")
+    other = connect(
+        project(tmp_path), "fake", registry=fake_registry(), env={**env, "SEGSYNC_FAKE_TOKEN": "tok-other"}
+    )
+    assert account_key(other) != key
+    # An explicit account id is reported as is.
+    crm = FakeCRM(secret=TOKEN, account_id="acct-42").register("engine-test")
+    assert (
+        account_key(connect(project(tmp_path), "fake", registry=fake_registry(), env=env)) == "fake:acct-42"
+    )
+
+
+def test_an_unusable_account_id_stops_before_anything_is_read(tmp_path):
+    from segsync.connect import account_key, connect
+    from segsync.errors import PlatformError
+
+    crm = FakeCRM(secret=TOKEN, account_id="no spaces allowed").register("engine-test")
+    platform = connect(project(tmp_path), "fake", registry=fake_registry(), env={"SEGSYNC_FAKE_TOKEN": TOKEN})
+    with pytest.raises(PlatformError, match="no usable account id"):
+        account_key(platform)
+    assert crm.count("account.id") == 1
+
+
+def test_another_account_on_the_same_host_reuses_nothing_remembered(tmp_path, caplog):
+    """Token switched to another account: its own lists are never touched through ids
+    remembered for the first, and purchases cached for the first are never counted."""
+    from segsync.engine import sync_project
+    from segsync.state import StateStore
+
+    clock = FakeClock()
+    config = project(tmp_path)
+    kw = {"registry": fake_registry(), "as_of": AS_OF, "clock": clock, "wall_clock": FakeWallClock(clock)}
+    first = FakeCRM(secret=TOKEN, clock=clock).register("engine-test")
+    first.seed(seed_data())
+    sync_project(config, "fake", env={"SEGSYNC_FAKE_TOKEN": TOKEN}, **kw)
+
+    second = FakeCRM(secret="tok-second", clock=clock).register("engine-test")
+    second.seed(SeedData(contacts=seed_data().contacts[:3], purchases=[]))
+    # The second account's own lists carry the ids the first account's segsync lists had.
+    own = [second.add_user_list(f"Newsletter {i}") for i in range(len(first.lists))]
+    assert set(own) <= set(first.lists)
+    for lid in own:
+        second.lists[lid].members.update(c.id for c in seed_data().contacts[:2])
+    before = {lid: set(second.members(second.lists[lid])) for lid in own}
+    sync_project(config, "fake", env={"SEGSYNC_FAKE_TOKEN": "tok-second"}, **kw)
+    assert {lid: set(second.members(second.lists[lid])) for lid in own} == before
+    assert "first sync of account fake:" in caplog.text
+    assert "kept apart" in caplog.text
+    # No purchase of the first account was counted for the second's contacts.
+    fields = second.snapshot()["fields"]
+    assert fields
+    assert all(v.get("segsync_rfm_order_count", "0") == "0" for v in fields.values())
+    with StateStore(config.state_path) as store:
+        assert store.accounts("fake") == {f"fake:{first.account_id}", f"fake:{second.account_id}"}
+        assert store.purchases("fake", f"fake:{second.account_id}") == []
 
 
 def test_sync_project_end_to_end_with_the_standard_pack(tmp_path):

@@ -14,7 +14,14 @@ from typing import ClassVar, Protocol
 
 from segsync.retry import Clock
 from segsync.sandbox.seed import SeedData, demo_dataset, load_seed_dir
-from segsync.sandbox.server import EmulatorServer, FaultPlan, HttpError, Request, Response
+from segsync.sandbox.server import (
+    EmulatorServer,
+    FaultPlan,
+    HttpError,
+    Request,
+    Response,
+    derived_account_id,
+)
 
 
 class Sandbox(Protocol):
@@ -33,7 +40,9 @@ class Sandbox(Protocol):
         traffic_log: Path | None = None,
         faults: FaultPlan | None = None,
         clock: Clock | None = None,
-    ) -> None: ...
+        account_id: str | None = None,
+    ) -> None:
+        """``account_id`` None derives the account from ``secret``, as the CRMs do."""
 
     @property
     def base_url(self) -> str:
@@ -73,5 +82,6 @@ __all__ = [
     "Sandbox",
     "SeedData",
     "demo_dataset",
+    "derived_account_id",
     "load_seed_dir",
 ]

@@ -12,6 +12,7 @@ on the real service, and tests see no races of the emulator's own making.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import random
 import re
@@ -34,6 +35,16 @@ SECRET_HEADERS = frozenset({"authorization", "api-key", "cookie", "proxy-authori
 
 FaultKind = Literal["429", "500", "502", "503", "timeout", "drop", "lost_response"]
 FAULT_KINDS: tuple[str, ...] = ("429", "500", "502", "503", "timeout", "drop", "lost_response")
+
+
+def derived_account_id(secret: str, *, digits: int = 8) -> str:
+    """An account id made from the credential, as real CRMs behave: two tokens, two accounts.
+
+    A one-way hash, so the id (which segsync stores and prints) says nothing of the secret.
+    """
+    number = int.from_bytes(hashlib.sha256(secret.encode()).digest()[:8], "big")
+    low = 10 ** (digits - 1)
+    return str(low + number % (9 * low))
 
 
 class FaultPlan(BaseModel):

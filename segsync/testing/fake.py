@@ -149,10 +149,13 @@ class FakeCRM:
         buckets: Mapping[str, Sequence[RateWindow]] | None = None,
         faults: FaultPlan | None = None,
         scopes: Sequence[str] = ("crm.read", "crm.write"),
+        account_id: str | None = None,
     ) -> None:
         from segsync.retry import SystemClock
+        from segsync.sandbox import derived_account_id
 
         self.secret = secret
+        self.account_id = account_id or derived_account_id(secret)
         self.scopes = set(scopes)
         self.contacts: dict[str, FakeContact] = {}
         self.deals: dict[str, FakeDeal] = {}
@@ -439,6 +442,9 @@ class FakePlatform:
         return PermanentError(f"{what} does not exist", platform="fake", operation=operation, status=404)
 
     # -- account --------------------------------------------------------------------------
+
+    def account_id(self) -> str:
+        return self._call("account.id", lambda: self.crm.account_id, bucket="contacts")
 
     def check(self) -> list[str]:
         count = self._call("account.get", lambda: len(self.crm.contacts), bucket="contacts")

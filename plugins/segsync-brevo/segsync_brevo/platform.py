@@ -20,6 +20,7 @@ contacts whose values Brevo really stored are reported ok.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
 import os
@@ -236,6 +237,31 @@ class BrevoPlatform:
         return exc.status == 404
 
     # -- check --------------------------------------------------------------------------------
+
+    def account_id(self) -> str:
+        """The organisation the key belongs to (``GET /account``, crm-api-facts §2.12).
+
+        ``organization_id`` when Brevo sends it; else the login e-mail, hashed so that no
+        address reaches the state store or the logs.
+        """
+        body = self._call(
+            "account.get",
+            lambda: self.sdk.account.with_raw_response.get_account(request_options=NO_RETRY),
+            bucket=OTHER,
+        ).body
+        body = body if isinstance(body, Mapping) else {}
+        org = body.get("organization_id")
+        if isinstance(org, str) and org.isalnum() and 0 < len(org) <= 64:
+            return org
+        login = body.get("email")
+        if isinstance(login, str) and login.strip():
+            digest = hashlib.sha256(login.strip().lower().encode()).hexdigest()[:24]
+            return f"login-{digest}"
+        raise PermanentError(
+            "Brevo's account details name no organisation; check the API key with `segsync check`",
+            platform=PLATFORM,
+            operation="account.get",
+        )
 
     def check(self) -> list[str]:
         catalogue = self._attributes(refresh=True)

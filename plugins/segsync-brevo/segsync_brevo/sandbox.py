@@ -25,6 +25,7 @@ instantly.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -221,10 +222,15 @@ class BrevoSandbox:
         retry_after_on_429: bool = False,
         import_step_seconds: float = 10.0,
         require_import_list: bool = True,
+        account_id: str | None = None,
     ) -> None:
         if rate_tier not in RATE_TIERS:
             raise ValueError(f"rate_tier must be one of {', '.join(RATE_TIERS)}")
+        if account_id is not None and not re.fullmatch(r"[0-9a-f]{24}", account_id):
+            raise ValueError("a Brevo organization id is 24 lower-case hex digits")
         self.secret = secret
+        #: ``organization_id``: derived from the key unless given (two keys, two accounts).
+        self.account_id = account_id or hashlib.sha256(secret.encode()).hexdigest()[:24]
         self.clock: Clock = clock or SystemClock()
         self.server: EmulatorServer = _Server(
             self, port=port, traffic_log=traffic_log, faults=faults, clock=self.clock
@@ -590,6 +596,9 @@ class BrevoSandbox:
         return Response(
             200,
             {
+                "organization_id": self.account_id,
+                "user_id": int(self.account_id[:6], 16),
+                "enterprise": False,
                 "email": "owner@example.com",
                 "firstName": "Sandbox",
                 "lastName": "Owner",

@@ -250,6 +250,41 @@ class HubSpotClient:
 
         return self.runner.call(operation, attempt, bucket=BUCKET, write=write)
 
+    def get_json(self, operation: str, path: str) -> Any:
+        """GET an endpoint the SDK has no API class for, through the same transport and runner.
+
+        The generated ApiClient sends it (token, timeout, no retries, urllib3 pool) and, unread
+        (``_preload_content=False``), hands back the raw answer, whose JSON is returned.
+        """
+        api_client = self._api("contacts").api_client
+
+        def attempt() -> Any:
+            with translated(operation, host=self.host, timeout=self.timeout, headers=self._observe):
+                raw = api_client.call_api(
+                    path,
+                    "GET",
+                    header_params={"Accept": "application/json"},
+                    auth_settings=["oauth2"],
+                    _preload_content=False,
+                    _return_http_data_only=True,
+                    _request_timeout=self.timeout,
+                )
+                status, headers, payload = raw.status, raw.headers, raw.data
+            self._observe(headers)
+            try:
+                return json.loads(payload) if status == 200 else None
+            except ValueError:
+                return None
+
+        answer = self.runner.call(operation, attempt, bucket=BUCKET)
+        if not isinstance(answer, dict):
+            raise PermanentError(
+                "HubSpot's answer did not have the documented shape; its API may have changed",
+                platform=PLATFORM,
+                operation=operation,
+            )
+        return answer
+
     def _observe(self, headers: Any) -> None:
         """Feed HubSpot's rate-limit headers to the throttle, so another app's use is respected."""
         if not headers:

@@ -119,6 +119,18 @@ class HubSpotPlatform:
 
     # -- check ---------------------------------------------------------------------------
 
+    def account_id(self) -> str:
+        """The portal id (account-info API, crm-api-facts §1.13): every portal shares one host."""
+        details = self.client.get_json("account.details", "/account-info/v3/details")
+        portal = details.get("portalId")
+        if isinstance(portal, bool) or not isinstance(portal, int) or portal <= 0:
+            raise PermanentError(
+                "HubSpot's account details carry no portal id; check the token with `segsync check`",
+                platform=PLATFORM,
+                operation="account.details",
+            )
+        return str(portal)
+
     def check(self) -> list[str]:
         """Prove the token and every scope with read calls and writes that change nothing.
 

@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from segsync.retry import Clock
-from segsync.sandbox import EmulatorServer, FaultPlan, HttpError, Request, Response, SeedData
+from segsync.sandbox import (
+    EmulatorServer,
+    FaultPlan,
+    HttpError,
+    Request,
+    Response,
+    SeedData,
+    derived_account_id,
+)
 from segsync_hubspot.sandbox_account import (
     HOME_PIPELINE,
     Account,
@@ -140,6 +148,7 @@ class HubSpotServer(EmulatorServer):
 
     def _add_routes(self) -> None:
         r = self._route
+        r("GET", r"/account-info/v3/details", self.get_account_details, ())
         r("GET", r"/crm/v3/objects/contacts", self.get_contacts, CONTACTS_READ)
         r("POST", r"/crm/v3/objects/contacts/batch/update", self.update_contacts, CONTACTS_WRITE)
         r("GET", r"/crm/v3/objects/(?:deals|0-3)", self.get_deals, DEALS_READ)
@@ -344,6 +353,23 @@ class HubSpotServer(EmulatorServer):
             for i in page
         ]
         return Response(200, {"results": results, **self._paging(req, nxt)})
+
+    def get_account_details(self, req: Request, m: re.Match[str]) -> Response:
+        """``PortalInformationResponse``: the portal the token belongs to (any private app may ask)."""
+        return Response(
+            200,
+            {
+                "portalId": int(self.sandbox.account_id),
+                "accountType": "STANDARD",
+                "companyCurrency": self.account.home_currency,
+                "additionalCurrencies": [],
+                "timeZone": "UTC",
+                "utcOffset": "+00:00",
+                "utcOffsetMilliseconds": 0,
+                "dataHostingLocation": "na1",
+                "uiDomain": "app.hubspot.com",
+            },
+        )
 
     def get_contacts(self, req: Request, m: re.Match[str]) -> Response:
         return self._objects(req, self.account.contacts, CONTACT_DEFAULT_PROPERTIES, deals=False)
@@ -723,7 +749,8 @@ class HubSpotSandbox:
     429s are not documented to carry Retry-After, so off by default), ``association_page_size``
     (contacts per deal per association page), ``membership_max`` (ids per add-and-remove; the
     real cap is not documented), ``whole_batch_validation`` (refuse a whole batch/update with
-    400 when one input has a bad value, instead of a 207: which HubSpot does is not documented).
+    400 when one input has a bad value, instead of a 207: which HubSpot does is not documented),
+    ``account_id`` (the portal id; by default derived from the token).
     """
 
     platform: ClassVar[str] = "hubspot"
@@ -746,8 +773,13 @@ class HubSpotSandbox:
         home_currency: str = "USD",
         managed_group: str = "segsync",
         wall_clock: Callable[[], dt.datetime] | None = None,
+        account_id: str | None = None,
     ) -> None:
         self.secret = secret
+        if account_id is not None and not (account_id.isdigit() and 0 < int(account_id) < 2**31):
+            raise ValueError("a HubSpot portal id is a positive 32-bit integer")
+        #: The portal id: derived from the token unless given (two tokens, two portals).
+        self.account_id = account_id or derived_account_id(secret)
         self.rate_limit = rate_limit
         self.daily_limit = daily_limit
         self.scopes: frozenset[str] | None = frozenset(scopes) if scopes is not None else None
