@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from segsync.config import CONFIG_NAME, ProjectConfig, effective_as_of, load_config
 from segsync.errors import ConfigError, SegsyncError, SyncPaused
-from segsync.output import Progress, human_duration, table
+from segsync.output import Progress, human_duration
 from segsync.plugins import Hooks, build_registry, make_plugin_manager
 from segsync.registry import Registry
 
@@ -272,79 +272,4 @@ def render_report(name: str, report: object) -> str:
     return "\n".join(lines)
 
 
-# -- jobs ----------------------------------------------------------------------------------
-
-
-def jobs(args: argparse.Namespace) -> int:
-    from segsync.state import StateStore
-
-    config = load_config(find_config(args.config))
-    if not config.state_path.is_file():
-        print(f"no jobs yet ({config.state_path} does not exist)")
-        return 0
-    with StateStore(config.state_path) as store:
-        records = store.recent_jobs(args.limit)
-        rows = [
-            (
-                j.id,
-                j.platform,
-                j.status + (" (dry run)" if j.dry_run else ""),
-                j.phase,
-                j.started_at.strftime("%Y-%m-%d %H:%M"),
-                _duration(j.duration),
-                j.report.contacts_written if j.report else "-",
-                j.calls,
-                j.rate_limited,
-                (j.error or "")[:60],
-            )
-            for j in records
-        ]
-        print(
-            table(
-                [
-                    "job",
-                    "platform",
-                    "status",
-                    "phase",
-                    "started",
-                    "took",
-                    "written",
-                    "calls",
-                    "429s",
-                    "error",
-                ],
-                rows,
-            )
-        )
-        waiting = store.failures(given_up=False)
-        parked = store.failures(given_up=True)
-        latest = next((j for j in records if not j.dry_run), None)
-        rejections = store.rejections(latest.id) if latest and args.rejections else []
-    if rejections and latest is not None:
-        print(f"\nrecords rejected by job {latest.id} (kept out of the sync, never written):")
-        print(table(["kind", "record", "reason"], [(r.kind, r.record_id, r.reason) for r in rejections]))
-    for title, items in (("waiting for retry", waiting), ("given up (use sync --retry-failed)", parked)):
-        if items:
-            print(f"\nrecords {title}:")
-            print(
-                table(
-                    ["platform", "kind", "record", "operation", "attempts", "reason"],
-                    [
-                        (f.platform, f.kind, f.record_id, f.operation, f.attempts, f.reason)
-                        for f in items[:50]
-                    ],
-                )
-            )
-            if len(items) > 50:
-                print(f"... and {len(items) - 50} more")
-    if not waiting and not parked:
-        print("\nno records waiting for retry")
-    return 0
-
-
-def _duration(delta: dt.timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
-
-
-__all__ = ["check", "jobs", "plan", "render_report", "sync"]
+__all__ = ["check", "plan", "render_report", "sync"]

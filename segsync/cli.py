@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=fn)
         return p
 
-    def project_opts(p: argparse.ArgumentParser, *, platform: bool = True) -> None:
+    def project_opts(p: argparse.ArgumentParser, *, platform: bool = True, as_of: bool = True) -> None:
         p.add_argument(
             "-c",
             "--config",
@@ -57,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "-p", "--platform", action="append", help="platform to use (repeatable; default: all)"
             )
-        p.add_argument("--as-of", type=dt.date.fromisoformat, default=None, help="reference date YYYY-MM-DD")
+        if as_of:
+            p.add_argument(
+                "--as-of", type=dt.date.fromisoformat, default=None, help="reference date YYYY-MM-DD"
+            )
 
     p = add("init", f"write a commented {CONFIG_NAME} with the standard RFM pack", cmd_init)
     p.add_argument("--platform", required=True, help="hubspot, brevo, ... (see `segsync plugins`)")
@@ -81,9 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
     p = add("jobs", "recent sync jobs, and records waiting for retry", cmd_jobs)
-    project_opts(p, platform=False)
+    project_opts(p, platform=False, as_of=False)
     p.add_argument("-n", "--limit", type=int, default=10, help="how many jobs (default 10)")
     p.add_argument("--rejections", action="store_true", help="also list the latest sync's rejected records")
+    jobs_sub = p.add_subparsers(dest="jobs_command", metavar="show N")
+    show = jobs_sub.add_parser("show", help="one job whole: counts, error, rejections")
+    show.add_argument("job", type=int, help="job number (the first column of `segsync jobs`)")
+
+    p = add("unlock", "take over a lock left by a job on another host or container", cmd_unlock)
+    project_opts(p, as_of=False)
 
     add("plugins", "list installed plugins and the platforms they provide", cmd_plugins)
 
@@ -210,9 +220,15 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from segsync.app import jobs
+    from segsync.history import jobs
 
     return jobs(args)
+
+
+def cmd_unlock(args: argparse.Namespace) -> int:
+    from segsync.history import unlock
+
+    return unlock(args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -228,6 +244,36 @@ def _registry() -> Registry:
     from segsync.plugins import build_registry, make_plugin_manager
 
     return build_registry(make_plugin_manager())
+
+
+def _our_roots() -> tuple[str, ...]:
+    """Folders of segsync and of its loaded plugin packages (``segsync_*``)."""
+    roots = []
+    for name, module in list(sys.modules.items()):
+        if "." not in name and (name == "segsync" or name.startswith("segsync_")):
+            path = getattr(module, "__file__", None)
+            if path:
+                roots.append(str(Path(path).resolve().parent) + os.sep)
+    return tuple(roots)
+
+
+def print_frames(exc: BaseException) -> None:
+    """``-vv``: where an unexpected exception was raised, in segsync's and its plugins' own code.
+
+    No exception text and no chained exception is printed, at any verbosity: SDK exceptions
+    carry HTTP headers and CRM bodies (tokens' echoes, contact PII), and so may anything raised
+    while one was being handled. Frames of the SDKs and libraries are left out too.
+    """
+    roots = _our_roots()
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if str(Path(f.filename).resolve()).startswith(roots)
+    ]
+    print("Traceback (segsync's frames; exception texts withheld, they may hold CRM data):", file=sys.stderr)
+    for line in traceback.StackSummary.from_list(frames).format():
+        print(line, end="", file=sys.stderr)
+    print(type(exc).__name__, file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -249,12 +295,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 130
     except Exception as exc:
-        if args.verbose >= 2:
-            raise
         # Only the type: an unexpected exception's text may carry SDK bodies (PII) or headers.
+        if args.verbose >= 2:
+            print_frames(exc)
         print(
             f"segsync: internal error ({type(exc).__name__}); "
-            "run again with -vv for the traceback and report it",
+            + (
+                "report it with the frames above"
+                if args.verbose >= 2
+                else "run again with -vv for where it failed"
+            ),
             file=sys.stderr,
         )
         return 1

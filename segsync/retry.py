@@ -295,7 +295,24 @@ class CallRunner:
                     b.blocked_until = max(b.blocked_until, self.clock.now() + exc.retry_after)
                 raise
 
-        return self._retrying(operation, should_retry, rate_waited)(attempt)
+        retrying = self._retrying(operation, should_retry, rate_waited)
+        try:
+            return retrying(attempt)
+        except RateLimited as exc:
+            if exc.retry_after is None or retrying.statistics.get("attempt_number", 0) >= policy.max_attempts:
+                raise  # out of attempts: the CRM keeps refusing, and that is the error
+            raise self._out_of_time(operation, exc.retry_after) from None
+
+    def _out_of_time(self, operation: str, retry_after: float) -> SyncPaused:
+        """Still rate limited when ``max_total_seconds`` ran out, with the CRM's wait known: pause
+        the job (it is checkpointed) rather than wait past the budget."""
+        budget = f"{self.policy.max_total_seconds:g} s"
+        return SyncPaused(
+            f"{self.platform}: {operation} is still rate limited after [retry] max_total_seconds ({budget}); "
+            f"the CRM takes calls again in {human_duration(retry_after)}. "
+            "Progress is saved: run the same command again then.",
+            resume_after=retry_after,
+        )
 
     def retrying(self, operation: str, fn: Callable[[], T]) -> T:
         """Repeat ``fn`` — a step made of several calls, e.g. "find, else create" — under the policy.
@@ -326,30 +343,23 @@ class CallRunner:
         should_retry: Callable[[BaseException], bool],
         rate_waited: list[float] | None = None,
     ) -> tenacity.Retrying:
-        """``rate_waited`` collects time spent waiting for rate budgets: that time is bounded by
-        ``max_rate_wait`` (beyond it the job pauses), not by the failure budget
-        ``max_total_seconds``, so a CRM asking for a long but acceptable wait is waited for."""
+        """Attempts and ``max_total_seconds`` bound every wait between attempts: backoffs and the
+        waits 429s ask for alike (a 429 storm ends). ``rate_waited`` collects the throttle's own
+        pacing before each send, which ``max_rate_wait`` bounds instead (beyond it the job pauses)."""
         started = self.clock.now()
         policy = self.policy
         waited = rate_waited if rate_waited is not None else [0.0]
 
-        def rate_wait(state: tenacity.RetryCallState) -> bool:
-            exc = state.outcome.exception() if state.outcome else None
-            return isinstance(exc, RateLimited) and exc.retry_after is not None
-
         def stop(state: tenacity.RetryCallState) -> bool:
             # tenacity computes the wait before asking stop: give up now rather than sleep past
             # the time budget only to fail afterwards.
-            upcoming = 0.0 if rate_wait(state) else (state.upcoming_sleep or 0.0)
-            elapsed = self.clock.now() - started - waited[0] + upcoming
+            elapsed = self.clock.now() - started - waited[0] + (state.upcoming_sleep or 0.0)
             return state.attempt_number >= policy.max_attempts or elapsed > policy.max_total_seconds
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             self.stats.retries += 1
             exc = state.outcome.exception() if state.outcome else None
             wait = state.upcoming_sleep
-            if rate_wait(state):
-                waited[0] += wait
             self.stats.waited_seconds += wait
             log.info(
                 "%s: %s failed (%s); retry %d in %.1fs",

@@ -178,18 +178,49 @@ def test_as_of_comes_from_the_flag_then_the_config_then_today(project):
 
 
 def test_an_unexpected_error_is_one_line_without_its_text(capsys, project, monkeypatch):
-    import segsync.app
+    import segsync.history
 
     def boom(args):
         raise RuntimeError("Authorization: Bearer pat-secret and a body with jane@example.com")
 
-    monkeypatch.setattr(segsync.app, "jobs", boom)
+    monkeypatch.setattr(segsync.history, "jobs", boom)
     status, out, err = run(capsys, "jobs")
     assert status == 1
-    expected = "segsync: internal error (RuntimeError); run again with -vv for the traceback and report it"
+    expected = "segsync: internal error (RuntimeError); run again with -vv for where it failed"
     assert err.strip() == expected
-    with pytest.raises(RuntimeError):
-        main(["-vv", "jobs"])
+
+
+class FakeSdkError(Exception):
+    """Stands for an SDK exception: its text carries response headers and a CRM body."""
+
+
+def test_vv_shows_segsyncs_frames_never_an_exception_text_or_its_chain(capsys, project, monkeypatch):
+    """Regression (issue 7.4): -vv re-raised, printing the chained SDK exception with headers and body."""
+    import segsync.history
+
+    def boom(args):
+        try:
+            raise FakeSdkError(
+                "HTTP response headers: {'Authorization': 'Bearer pat-secret'} body: jane@example.com"
+            )
+        except FakeSdkError:
+            raise ValueError("could not convert 'nan' from jane@example.com") from None
+
+    def chained(args):
+        try:
+            raise FakeSdkError("body: jane@example.com")
+        except FakeSdkError:
+            int("x-hubspot says jane@example.com")
+
+    for fn in (boom, chained):
+        monkeypatch.setattr(segsync.history, "jobs", fn)
+        assert main(["-vv", "jobs"]) == 1
+        err = capsys.readouterr().err
+        assert "segsync/cli.py" in err
+        assert "ValueError" in err
+        assert "jane@example.com" not in err
+        assert "pat-secret" not in err
+        assert "FakeSdkError" not in err
 
 
 def test_missing_config_says_what_to_do(capsys, project):

@@ -104,13 +104,34 @@ def test_total_time_is_bounded_without_sleeping_past_it():
     assert fn.calls >= 3  # jittered waits of at most 4 s: at least two fit in 10 s
 
 
-def test_a_long_but_acceptable_retry_after_is_waited_for_not_failed():
-    # 600 s is over the failure budget (max_total_seconds) but within max_rate_wait: the CRM
-    # said when to come back, so segsync waits instead of failing the job.
+def test_a_retry_after_beyond_the_total_budget_pauses_instead_of_failing():
+    # 600 s is within max_rate_wait but over max_total_seconds, which bounds every wait between
+    # attempts (issue 7): the CRM said when to come back, so the job pauses until then.
     clock = FakeClock()
     r = runner(clock, max_total_seconds=300, max_rate_wait=900)
-    assert r.call("deals.page", Script(RateLimited("daily", retry_after=600))) == "ok"
-    assert clock.sleeps == [600.0]
+    with pytest.raises(SyncPaused) as err:
+        r.call("deals.page", Script(RateLimited("daily", retry_after=600)))
+    assert err.value.resume_after == 600
+    assert "max_total_seconds (300 s)" in str(err.value)
+    assert clock.sleeps == []
+
+
+def test_a_retry_after_within_the_total_budget_is_waited_for():
+    clock = FakeClock()
+    r = runner(clock, max_total_seconds=300, max_rate_wait=900)
+    assert r.call("deals.page", Script(RateLimited("secondly", retry_after=200))) == "ok"
+    assert clock.sleeps == [200.0]
+
+
+def test_a_429_storm_ends_within_max_total_seconds():
+    """Regression: 429 waits did not count toward the total, so a storm ran for attempts x wait."""
+    clock = FakeClock()
+    r = runner(clock, max_attempts=1000, max_total_seconds=30)
+    fn = Script(*[RateLimited("busy", retry_after=10)] * 1000)
+    with pytest.raises(SyncPaused):
+        r.call("op", fn)
+    assert clock.slept <= 30
+    assert fn.calls == 4  # 3 waits of 10 s fit in 30 s
 
 
 def test_rate_limit_waits_are_still_bounded_by_attempts():

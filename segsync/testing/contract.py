@@ -163,6 +163,21 @@ class PlatformContract:
         assert isinstance(notes, list)
         assert all(isinstance(n, str) for n in notes)
 
+    def test_account_id_is_the_crms_stable_id_and_never_the_secret(
+        self, platform: Platform, started: World, runner: CallRunner
+    ) -> None:
+        from segsync.connect import account_key
+
+        first, again = platform.account_id(), platform.account_id()
+        assert first == again
+        assert first.strip() and first == first.strip()
+        key = account_key(platform)
+        assert key == f"{platform.name}:{first}"
+        secret = getattr(started, "secret", None)
+        assert not secret or secret not in first
+        with pytest.raises(AuthError):
+            started.connect(runner, secret="wrong-secret-4a1b9c").account_id()
+
     def test_wrong_secret_is_an_auth_error_without_the_secret(
         self, started: World, runner: CallRunner
     ) -> None:

@@ -33,6 +33,7 @@ from segsync import (
     RateLimited,
     TransientError,
 )
+from segsync.http import header, header_count, header_number
 
 PLATFORM = "brevo"
 SECRET_ENV = "SEGSYNC_BREVO_API_KEY"  # noqa: S105 - the variable name, not a secret
@@ -54,11 +55,8 @@ def _code(body: Any) -> str | None:
 
 
 def _seconds(headers: Mapping[str, str], name: str) -> float | None:
-    value = next((v for k, v in headers.items() if k.lower() == name), None)
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
+    """A header in seconds; unreadable values (``nan``, ``-1``, text) count as absent."""
+    return header_number(header(headers, name))
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -196,7 +194,7 @@ class BrevoClient:
             headers = response.headers
             self.runner.observe(
                 bucket,
-                remaining=_int(headers.get("x-sib-ratelimit-remaining")),
+                remaining=header_count(header(headers, "x-sib-ratelimit-remaining")),
                 reset_after=_seconds(headers, "x-sib-ratelimit-reset"),
             )
             return Reply(body=body, headers=headers)
@@ -205,13 +203,6 @@ class BrevoClient:
 
     def close(self) -> None:
         self._http.close()
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 # -- offset paging ---------------------------------------------------------------------------

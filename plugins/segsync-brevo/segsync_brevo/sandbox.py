@@ -380,6 +380,16 @@ class BrevoSandbox:
             self._settle()
             return self._contact_json(self.contacts[int(contact_id)])
 
+    def add_user_list(self, name: str, members: Iterable[str] = ()) -> str:
+        """A list someone made in Brevo, in a folder of their own; not segsync's."""
+        with self.server.lock:
+            folder = self._next["folder"]
+            self._next["folder"] += 1
+            self.folders[folder] = "Your first folder"
+            lid = self._new_list(name, folder)
+            self.members[lid].update(int(m) for m in members)
+            return str(lid)
+
     def list_member_ids(self, list_id: str) -> set[str]:
         with self.server.lock:
             return {str(i) for i in self.members[int(list_id)]}

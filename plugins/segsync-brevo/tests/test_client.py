@@ -123,6 +123,9 @@ def test_auth_errors_say_which_variable_to_fix():
         ({"x-sib-ratelimit-reset": "5", "Retry-After": "30"}, 5.0),
         ({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, None),
         ({"x-sib-ratelimit-reset": "soon"}, None),
+        ({"x-sib-ratelimit-reset": "nan"}, None),
+        ({"x-sib-ratelimit-reset": "inf", "Retry-After": "-4"}, None),
+        ({"x-sib-ratelimit-reset": "1e999"}, None),
         ({}, None),
     ],
 )

@@ -30,6 +30,7 @@ from segsync import (
     SegsyncError,
     TransientError,
 )
+from segsync.http import header, header_count, header_number
 from segsync_hubspot.config import HubSpotSettings
 
 PLATFORM = "hubspot"
@@ -88,18 +89,7 @@ def _body(exc: BaseException) -> Mapping[str, Any]:
 
 
 def _header(exc: BaseException, name: str) -> str | None:
-    headers = getattr(exc, "headers", None)
-    if not headers:
-        return None
-    lname = name.lower()
-    return next((str(v) for k, v in headers.items() if str(k).lower() == lname), None)
-
-
-def _float(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+    return header(getattr(exc, "headers", None), name)
 
 
 def required_scopes(body: Mapping[str, Any]) -> list[str]:
@@ -139,12 +129,12 @@ def translate_status(operation: str, exc: BaseException, status: int) -> Platfor
         )
     if status == 429:
         policy = str(body.get("policyName") or "")
-        wait = _float(_header(exc, "Retry-After"))
+        wait = header_number(_header(exc, "Retry-After"))
         if wait is None:
             if policy == "DAILY":
                 wait = DAILY_LIMIT_WAIT
             else:
-                interval = _float(_header(exc, "X-HubSpot-RateLimit-Interval-Milliseconds"))
+                interval = header_number(_header(exc, "X-HubSpot-RateLimit-Interval-Milliseconds"))
                 wait = interval / 1000 if interval else DEFAULT_INTERVAL
         name = policy.lower().replace("_", " ") or "API"
         return RateLimited(f"HubSpot's {name} rate limit was reached", retry_after=wait, **kw)
@@ -289,14 +279,14 @@ class HubSpotClient:
         """Feed HubSpot's rate-limit headers to the throttle, so another app's use is respected."""
         if not headers:
             return
-        lower = {str(k).lower(): str(v) for k, v in headers.items()}
-        remaining = _float(lower.get("x-hubspot-ratelimit-remaining"))
-        interval = _float(lower.get("x-hubspot-ratelimit-interval-milliseconds"))
+        # Unreadable values (``nan``, ``-1``, text) count as absent: they must not stop a sync.
+        remaining = header_count(header(headers, "x-hubspot-ratelimit-remaining"))
+        interval = header_number(header(headers, "x-hubspot-ratelimit-interval-milliseconds"))
         if remaining is not None:
-            self.runner.observe(BUCKET, remaining=int(remaining), reset_after=(interval or 10_000) / 1000)
-        daily = _float(lower.get("x-hubspot-ratelimit-daily-remaining"))
+            self.runner.observe(BUCKET, remaining=remaining, reset_after=(interval or 10_000) / 1000)
+        daily = header_count(header(headers, "x-hubspot-ratelimit-daily-remaining"))
         if daily is not None:
-            self.runner.observe(BUCKET, remaining=int(daily), reset_after=DAILY_LIMIT_WAIT)
+            self.runner.observe(BUCKET, remaining=daily, reset_after=DAILY_LIMIT_WAIT)
 
     def close(self) -> None:
         for api in self._apis.values():

@@ -250,6 +250,7 @@ class HubSpotServer(EmulatorServer):
     def decorate(self, req: Request, resp: Response) -> None:
         for k, v in self._rate_headers.items():
             resp.headers.setdefault(k, v)
+        resp.headers.update(self.sandbox.header_overrides)
 
     def fault_response(self, kind: str, req: Request) -> Response:
         if kind == "429":
@@ -778,6 +779,8 @@ class HubSpotSandbox:
         self.secret = secret
         if account_id is not None and not (account_id.isdigit() and 0 < int(account_id) < 2**31):
             raise ValueError("a HubSpot portal id is a positive 32-bit integer")
+        #: Headers sent on every answer, replacing the sandbox's own (tests send malformed ones).
+        self.header_overrides: dict[str, str] = {}
         #: The portal id: derived from the token unless given (two tokens, two portals).
         self.account_id = account_id or derived_account_id(secret)
         self.rate_limit = rate_limit
@@ -852,12 +855,19 @@ class HubSpotSandbox:
         with self.server.lock:
             self.account.lists[list_id].name = name
 
-    def add_user_list(self, name: str) -> str:
+    def add_user_list(self, name: str, members: Iterable[str] = ()) -> str:
         """A MANUAL list someone made in HubSpot; not segsync's, so not in snapshots."""
         with self.server.lock:
-            new = HubList(self.account.new_list_id(), name, "MANUAL", iso(self.wall_clock()), managed=False)
+            now = iso(self.wall_clock())
+            new = HubList(self.account.new_list_id(), name, "MANUAL", now, managed=False)
+            new.members.update(dict.fromkeys(members, now))
             self.account.lists[new.id] = new
             return new.id
+
+    def list_member_ids(self, list_id: str) -> set[str]:
+        """Members of a MANUAL list, as HubSpot stores them."""
+        with self.server.lock:
+            return set(self.account.lists[list_id].members)
 
     def add_user_property(
         self,

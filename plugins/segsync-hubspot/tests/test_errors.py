@@ -182,3 +182,23 @@ def test_other_exceptions_pass_through() -> None:
 
 def test_safe_host_drops_credentials_and_paths() -> None:
     assert safe_host("https://user:pw@api.example.com:8443/crm?token=1") == "https://api.example.com:8443"
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    "value",
+    ["nan", "inf", "-1", "1e999", "many", ""],
+    ids=["nan", "inf", "negative", "huge", "text", "empty"],
+)
+def test_unreadable_rate_limit_headers_count_as_absent(make_sandbox, make_platform, small_data, value):
+    """Regression (issue 7.4): ``X-HubSpot-RateLimit-Remaining: nan`` crashed the sync (ValueError)."""
+    sandbox = make_sandbox(small_data)
+    sandbox.header_overrides = {
+        "X-HubSpot-RateLimit-Remaining": value,
+        "X-HubSpot-RateLimit-Interval-Milliseconds": value,
+        "X-HubSpot-RateLimit-Daily-Remaining": value,
+    }
+    platform = make_platform(sandbox)
+    contacts = list(platform.iter_contacts(["firstname"], [], {}))
+    assert len(contacts) == len(small_data.contacts)
+    assert platform.runner.stats.waited_seconds == 0
