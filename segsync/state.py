@@ -20,6 +20,7 @@ It never stores a secret, and scrubs e-mail addresses out of every reason it kee
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -207,10 +208,7 @@ class StateStore:
             self._db.execute("PRAGMA busy_timeout=10000")
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise StateError(
-                f"{self.path}: cannot use this state store ({type(exc).__name__}); move it away and sync "
-                "again: segsync rebuilds it from the CRM (it only costs a full resync)"
-            ) from None
+            raise store_error(self.path, exc) from None
         except OSError as exc:
             raise StateError(f"{self.path}: cannot open the state store ({exc.strerror})") from None
 
@@ -247,19 +245,28 @@ class StateStore:
                 db.execute("UPDATE schema_version SET version=?", (SCHEMA_VERSION,))
 
     @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """SQLite failures become one line of guidance (damaged, read-only, busy), no traceback."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise store_error(self.path, exc) from None
+
+    @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE takes the write lock at once, no upgrade deadlocks)."""
-        with self._lock:
+        with self._lock, self._guard():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 
     def _rows(self, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
-        with self._lock:
+        with self._lock, self._guard():
             cur = self._db.execute(sql, params)
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
@@ -650,15 +657,20 @@ class StateStore:
             return holder.owner.pid in self._alive
         return same_process_alive(holder.owner)
 
-    def _locked_message(self, platform: str, account: str, holder: LockInfo | None) -> str:
+    def _locked_message(
+        self, platform: str, account: str, holder: LockInfo | None, *, held: bool = False
+    ) -> str:
+        """``held``: the kernel says the owner runs (it shares this kernel, maybe in another container)."""
         if holder is None:
             return f"another segsync process is starting a sync of {platform} ({account}); try again shortly"
         ago = (self.wall_clock.now() - holder.heartbeat_at).total_seconds()
         owner = holder.owner
         who = f"job {holder.job_id}, pid {owner.pid} on {owner.host}, last heartbeat {ago:.0f}s ago"
         text = f"another segsync job ({who}) is syncing {platform} ({account}); wait for it to finish"
-        if holder.owner.host == self.owner.host:
-            return f"{text} or stop that process (kill {holder.owner.pid})"
+        if owner.host == self.owner.host:
+            return f"{text} or stop that process (kill {owner.pid})"
+        if held:
+            return f"{text} or stop it in its container or host ({owner.host}): it still holds the lock file"
         at = holder.heartbeat_at + dt.timedelta(seconds=self.stale_after)
         return (
             f"{text}. It runs on another host, so segsync cannot see whether it is still alive: the "
@@ -686,7 +698,7 @@ class StateStore:
         with self._tx() as db:
             holder = self._holder(db, platform, account)
             if kernel is False and self._alive is None:
-                raise JobLocked(self._locked_message(platform, account, holder))
+                raise JobLocked(self._locked_message(platform, account, holder, held=True))
             taken_over: int | None = None
             if holder is not None:
                 if self._owner_alive(holder, kernel):
@@ -713,7 +725,7 @@ class StateStore:
                 holder = self._holder(db, platform, account)
                 here = holder is None or holder.owner.host == self.owner.host
                 if kernel is False or (here and holder is not None and self._owner_alive(holder, kernel)):
-                    raise JobLocked(self._locked_message(platform, account, holder))
+                    raise JobLocked(self._locked_message(platform, account, holder, held=kernel is False))
                 db.execute("DELETE FROM locks WHERE platform=? AND account=?", (platform, account))
                 db.execute(
                     "UPDATE jobs SET status='interrupted', finished_at=heartbeat_at"
@@ -760,7 +772,7 @@ class StateStore:
         )
 
     def lock_holder(self, platform: str, account: str) -> LockInfo | None:
-        with self._lock:
+        with self._lock, self._guard():
             return self._holder(self._db, platform, account)
 
     def locks(self, platform: str) -> dict[str, LockInfo]:
@@ -768,6 +780,27 @@ class StateStore:
         rows = self._rows("SELECT account FROM locks WHERE platform=?", (platform,))
         found = {r["account"]: self.lock_holder(platform, r["account"]) for r in rows}
         return {k: v for k, v in found.items() if v is not None}
+
+
+def store_error(path: Path, exc: sqlite3.DatabaseError) -> StateError:
+    """What to do about a state store SQLite cannot use, by what went wrong (never SQL or data)."""
+    text = str(exc).lower()
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        return StateError(
+            f"{path}: the state store is read-only here (or its folder is): segsync must write it and "
+            f"the -wal and -shm files beside it; make {path.parent} writable for this user, or point "
+            "[project] state in segsync.toml at a writable place"
+        )
+    if "locked" in text or "busy" in text:
+        return StateError(
+            f"{path}: the state store stayed busy for 10 s (another segsync process is writing it); "
+            "run the command again"
+        )
+    return StateError(
+        f"{path}: the state store is damaged ({type(exc).__name__}); move it away and sync again "
+        f"(mv {path} {path}.broken): segsync rebuilds it from the CRM, at the cost of one full "
+        "resync, never wrong data"
+    )
 
 
 def _job(r: Mapping[str, Any]) -> JobRecord:

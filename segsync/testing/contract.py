@@ -170,13 +170,14 @@ class PlatformContract:
 
         first, again = platform.account_id(), platform.account_id()
         assert first == again
-        assert first.strip() and first == first.strip()
+        assert first.strip()
+        assert first == first.strip()
         key = account_key(platform)
         assert key == f"{platform.name}:{first}"
         secret = getattr(started, "secret", None)
         assert not secret or secret not in first
         with pytest.raises(AuthError):
-            started.connect(runner, secret="wrong-secret-4a1b9c").account_id()
+            started.connect(runner, secret="wrong-secret-4a1b9c").account_id()  # noqa: S106
 
     def test_wrong_secret_is_an_auth_error_without_the_secret(
         self, started: World, runner: CallRunner
