@@ -43,8 +43,16 @@ def selected_platforms(config: ProjectConfig, chosen: Sequence[str] | None) -> l
     return names
 
 
-def as_of_date(config: ProjectConfig, given: dt.date | None) -> dt.date:
-    return given or effective_as_of(config, dt.date.today())
+def as_of_date(config: ProjectConfig, given: dt.date | None, *, today: dt.date | None = None) -> dt.date:
+    today = today or dt.date.today()
+    as_of = given or effective_as_of(config, today)
+    if abs((as_of - today).days) > 365:
+        print(
+            f"segsync: warning: scoring as of {as_of}, {abs((as_of - today).days)} days from today "
+            "(fine for backtesting an export; check --as-of and [rfm] as_of otherwise)",
+            file=sys.stderr,
+        )
+    return as_of
 
 
 class Project:
@@ -186,6 +194,7 @@ def _sync(
         dry_run=dry_run,
         full=full,
         retry_failed=retry_failed,
+        force_as_of=bool(getattr(args, "force_as_of", False)),
     )
 
 

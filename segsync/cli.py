@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--as-of", type=dt.date.fromisoformat, default=None, help="reference date YYYY-MM-DD"
             )
+            p.add_argument(
+                "--force-as-of",
+                action="store_true",
+                help="score a reference date before the account's first purchase anyway",
+            )
 
     p = add("init", f"write a commented {CONFIG_NAME} with the standard RFM pack", cmd_init)
     p.add_argument("--platform", required=True, help="hubspot, brevo, ... (see `segsync plugins`)")

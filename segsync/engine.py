@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from segsync.errors import PermanentError, SegsyncError, SyncPaused
+from segsync.errors import ConfigError, PermanentError, SegsyncError, SyncPaused
 from segsync.models import (
     Contact,
     ContactUpdate,
@@ -149,6 +149,7 @@ def run_sync(
     dynamic_lists: bool | None = None,
     progress: Callable[[Progress], None] | None = None,
     purchase_chunk: int = PURCHASE_CHUNK,
+    force_as_of: bool = False,
 ) -> SyncResult:
     """Run one sync job (or, with ``dry_run``, everything up to the plan).
 
@@ -176,6 +177,7 @@ def run_sync(
         dynamic_lists=dynamic_lists,
         progress=progress,
         purchase_chunk=purchase_chunk,
+        force_as_of=force_as_of,
     )
     return job.run()
 
@@ -194,6 +196,7 @@ def sync_project(
     full: bool = False,
     retry_failed: bool = False,
     progress: Callable[[Progress], None] | None = None,
+    force_as_of: bool = False,
 ) -> SyncResult:
     """``segsync sync``/``plan`` for one configured platform: packs, connection, store, job."""
     from segsync.connect import account_key, connect
@@ -221,6 +224,7 @@ def sync_project(
                 full=full,
                 retry_failed=retry_failed,
                 progress=progress,
+                force_as_of=force_as_of,
             )
     finally:
         platform.close()
@@ -317,8 +321,10 @@ class _Job:
         dynamic_lists: bool,
         progress: Callable[[Progress], None] | None,
         purchase_chunk: int,
+        force_as_of: bool = False,
     ) -> None:
         self.platform = platform
+        self.force_as_of = force_as_of
         self.purchase_chunk = purchase_chunk
         self.spec = spec
         self.store = store
@@ -379,7 +385,9 @@ class _Job:
             status = "interrupted"
         elif exc is not None:
             status = "failed"
-        if exc is not None:
+        if isinstance(exc, KeyboardInterrupt):
+            self.report.error = "interrupted (Ctrl-C); the next sync resumes it"
+        elif exc is not None:
             self.report.error = scrub(str(exc)) if isinstance(exc, SegsyncError) else _internal(exc)
         self.report.status = status
         self.report.finished_at = self.store.wall_clock.now()
@@ -443,6 +451,7 @@ class _Job:
         self._resolve_lists(self.spec.lists)
         contacts, rejections = self._pull_contacts()
         purchases = self._pull_purchases(rejections)
+        self._check_as_of(purchases)
         self.store.forget_failures_except(self.name, self.account, (c.id for c in contacts))
 
         self._phase("compute")
@@ -480,6 +489,19 @@ class _Job:
         self._phase("apply")
         self._apply(plan, desired)
         return result
+
+    def _check_as_of(self, purchases: Sequence[Purchase]) -> None:
+        """Refuse a reference date before every purchase: it empties every purchase segment
+        (``as_of = 1800-01-01`` did, with exit 0). A past date after them is backtesting."""
+        if self.force_as_of or not purchases:
+            return
+        first = min(p.closed_at for p in purchases).date()
+        if self.as_of < first:
+            raise ConfigError(
+                f"as of {self.as_of} is before this account's first purchase ({first}): every contact "
+                "would score as if it had never bought, emptying every purchase segment; use a later "
+                "--as-of or [rfm] as_of, or add --force-as-of to score that date anyway; nothing was written"
+            )
 
     def _pull_contacts(self) -> tuple[list[Contact], list[Rejection]]:
         list_ids = {k: r.id for k, r in self.lists.items() if r is not None}

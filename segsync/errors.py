@@ -7,6 +7,7 @@ not by where they came from::
     ├── ConfigError                   segsync.toml, a manifest, an env var: fix the input
     │   └── ManifestError             a manifest file, with the exact location
     ├── PluginError                   a plugin failed to load or registered something twice
+    │   └── UnknownPlatform           no installed plugin has that name (also a ConfigError: exit 2)
     ├── StateError                    the state store is unusable (locked by a live job, corrupt)
     │   └── JobLocked                 another job holds this account's lock
     ├── SyncPaused                    a rate budget is spent: the job checkpointed, run again later
@@ -59,6 +60,12 @@ class ManifestError(ConfigError):
 
 class PluginError(SegsyncError):
     """A plugin failed to load, or contributed something invalid or duplicate."""
+
+
+class UnknownPlatform(PluginError, ConfigError):
+    """A platform name (command line or segsync.toml) that no installed plugin provides: bad input."""
+
+    exit_code = 2
 
 
 class StateError(SegsyncError):

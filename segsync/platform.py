@@ -24,10 +24,11 @@ checks them):
 from __future__ import annotations
 
 import datetime as dt
+import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from segsync.models import (
     Contact,
@@ -59,6 +60,20 @@ CostKind = Literal[
 ]
 
 
+def base_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be an API base URL, or None. Never quotes what may hold a secret."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        return "must not hold a user name or password: credentials come from the environment"
+    if parts.query or parts.fragment:
+        return "must not have a query string or fragment (secrets come from the environment, never the URL)"
+    if parts.scheme not in ("http", "https"):
+        return f"{url!r} needs a scheme: write it as https://{url.split('://')[-1]}"
+    if not parts.hostname:
+        return f"{url!r} names no host"
+    return None
+
+
 class PlatformSettings(BaseModel):
     """Base for each plugin's ``[platforms.<name>]`` settings. Secrets never live here."""
 
@@ -66,6 +81,18 @@ class PlatformSettings(BaseModel):
 
     base_url: str | None = Field(None, description="API base URL; default the real API")
     timeout: float = Field(30.0, gt=0, description="seconds before one HTTP call is abandoned")
+
+    @field_validator("base_url")
+    @classmethod
+    def _usable_base_url(cls, value: str | None) -> str | None:
+        """Checked before any call: a URL with a query string or no scheme fails obscurely later."""
+        if value is None:
+            return None
+        value = value.strip()
+        problem = base_url_problem(value)
+        if problem:
+            raise ValueError(f"base_url {problem}")
+        return value
 
 
 class PlatformLimits(BaseModel):

@@ -7,11 +7,12 @@ plugin already took raises :class:`~segsync.errors.PluginError` naming both plug
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from segsync.errors import PluginError
+from segsync.errors import PluginError, UnknownPlatform
 from segsync.models import Contact, FieldValue, PurchaseSummary
 from segsync.platform import Platform, PlatformSettings
 
@@ -64,10 +65,9 @@ class Registry:
             return self.platforms[name]
         except KeyError:
             known = ", ".join(sorted(self.platforms)) or "none installed"
-            raise PluginError(
-                f"no platform plugin named {name!r} (installed: {known}); "
-                f"install it with: pip install segsync-{name}"
-            ) from None
+            close = difflib.get_close_matches(name.lower(), list(self.platforms), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}?" if close else f"install it with: pip install segsync-{name}"
+            raise UnknownPlatform(f"no platform plugin named {name!r} (installed: {known}); {hint}") from None
 
 
 _PLATFORM_ATTRS = (

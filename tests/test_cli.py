@@ -110,9 +110,18 @@ def test_init_writes_a_config_that_checks_clean_offline(capsys, project, name):
 
 def test_init_unknown_platform_is_one_line(capsys, project):
     status, _, err = run(capsys, "init", "--platform", "salesforce")
-    assert status == 1
+    assert status == 2  # bad command-line input (docs/operations.md); was 1
     assert "no platform plugin named 'salesforce'" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("typo", ["hubspt", "HubSpot", "brvo"])
+def test_a_platform_typo_suggests_the_installed_one(capsys, project, typo):
+    status, _, err = run(capsys, "init", "--platform", typo)
+    assert status == 2
+    wanted = "brevo" if typo.startswith("b") else "hubspot"
+    assert f"did you mean {wanted}?" in err
+    assert "pip install" not in err
 
 
 @pytest.mark.parametrize(
@@ -366,3 +375,49 @@ def test_zz_cli_traffic_conforms_to_the_vendor_specs():
     assert TRAFFIC, "the end-to-end CLI tests above recorded no traffic"
     for name, log in TRAFFIC.items():
         assert_traffic_conforms(name, log)
+
+
+@pytest.mark.parametrize(
+    ("name", "url", "expected"),
+    [
+        ("hubspot", "api.hubapi.com", "needs a scheme: write it as https://api.hubapi.com"),
+        ("hubspot", "https://api.hubapi.com/?hapikey=secret-in-url", "must not have a query string"),
+        ("brevo", "https://api.brevo.com", "must end with /v3"),
+        ("brevo", "https://user:pw@api.brevo.com/v3", "must not hold a user name or password"),
+        ("brevo", "https:///v3", "names no host"),
+    ],
+)
+def test_unusable_base_urls_are_refused_before_any_call(capsys, project, monkeypatch, name, url, expected):
+    """Regression (issue 7.7): a Brevo URL without /v3 gave a misleading 401; others failed late."""
+    if name not in PLATFORMS:
+        pytest.skip(f"{name} plugin not installed")
+    assert run(capsys, "init", "--platform", name)[0] == 0
+    monkeypatch.setenv(REGISTRY.platform(name).secret_env, SECRET)
+    monkeypatch.setenv(f"SEGSYNC_{name.upper()}_BASE_URL", url)
+    status, _, err = run(capsys, "sync")
+    assert status == 2
+    assert expected in err
+    assert f"SEGSYNC_{name.upper()}_BASE_URL" in err
+    assert "secret-in-url" not in err
+    assert "pw@" not in err
+    monkeypatch.delenv(f"SEGSYNC_{name.upper()}_BASE_URL")
+    text = Path("segsync.toml").read_text(encoding="utf-8")
+    Path("segsync.toml").write_text(
+        text.replace(f"[platforms.{name}]\n", f'[platforms.{name}]\nbase_url = "{url}"\n'), encoding="utf-8"
+    )
+    status, _, err = run(capsys, "check", "--offline")
+    assert status == 2
+    assert expected in err
+    assert f"[platforms.{name}]" in err
+
+
+def test_an_as_of_far_from_today_warns(capsys, tmp_path):
+    from segsync.app import as_of_date
+    from segsync.config import ProjectConfig
+
+    config = ProjectConfig(path=tmp_path / "segsync.toml")
+    today = dt.date(2026, 12, 1)
+    assert as_of_date(config, dt.date(2026, 6, 1), today=today) == dt.date(2026, 6, 1)
+    assert capsys.readouterr().err == ""
+    as_of_date(config, dt.date(2024, 1, 1), today=today)
+    assert "warning: scoring as of 2024-01-01, 1065 days from today" in capsys.readouterr().err

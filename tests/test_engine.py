@@ -874,3 +874,29 @@ def test_a_cursor_saved_mid_pull_is_taken_back_when_the_order_breaks(env, monkey
         env.sync(purchase_chunk=2)
     assert env.store.cursor("fake", ACCOUNT) is None, "the next pull must start over, not skip P3"
     assert {p.id for p in env.store.purchases("fake", ACCOUNT)} == {"P0", "P1"}
+
+
+def test_an_as_of_before_the_first_purchase_is_refused_unless_forced(env):
+    """Regression (issue 7.7): as_of = 1800-01-01 was accepted and emptied every list."""
+    from segsync.errors import ConfigError
+
+    early = dt.date(1800, 1, 1)
+    with pytest.raises(ConfigError, match="before this account's first purchase") as err:
+        run_sync(env.platform, SPEC, store=env.store, account=ACCOUNT, as_of=early)
+    assert "--force-as-of" in str(err.value)
+    assert env.crm.value_changes == 0
+    assert env.store.recent_jobs(1)[0].status == "failed"
+    forced = run_sync(env.platform, SPEC, store=env.store, account=ACCOUNT, as_of=early, force_as_of=True)
+    assert forced.report.status == "succeeded"
+
+
+def test_an_interrupted_job_says_so_not_internal_error(env):
+    def interrupt(event: Progress) -> None:
+        if event.phase == "apply":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        env.sync(progress=interrupt)
+    job = env.store.recent_jobs(1)[0]
+    assert job.status == "interrupted"
+    assert job.error == "interrupted (Ctrl-C); the next sync resumes it"

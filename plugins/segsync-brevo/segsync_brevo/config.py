@@ -12,6 +12,7 @@ plugin classify paths with the same function, :func:`bucket_for_path`.
 from __future__ import annotations
 
 import re
+import urllib.parse
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -152,6 +153,17 @@ class BrevoSettings(PlatformSettings):
         50, gt=1, le=1000, description="deals per page (Brevo states no maximum; 50 is the cautious value)"
     )
     orders_page: int = Field(100, gt=1, le=100, description="orders per page (Brevo's maximum: 100)")
+
+    @field_validator("base_url")
+    @classmethod
+    def _under_v3(cls, value: str | None) -> str | None:
+        """Without ``/v3`` every call answers 401, which reads as a wrong key: say it here."""
+        if value is not None and not urllib.parse.urlsplit(value).path.rstrip("/").endswith("/v3"):
+            raise ValueError(
+                "base_url must end with /v3, where Brevo's API lives: https://api.brevo.com/v3 "
+                "(a sandbox prints its own)"
+            )
+        return value
 
     @field_validator("currency")
     @classmethod
