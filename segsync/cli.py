@@ -94,7 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     seed = p.add_mutually_exclusive_group()
     seed.add_argument("--seed", choices=["demo", "empty"], default="empty", help="demo: a realistic store")
     seed.add_argument(
-        "--seed-from", type=Path, default=None, help="folder with contacts.csv and purchases.csv"
+        "--seed-from",
+        type=Path,
+        default=None,
+        help="folder with contacts.csv and purchases.csv (format: docs/sandbox-seeds.md)",
+    )
+    p.add_argument(
+        "--keep-orphans",
+        action="store_true",
+        help="with --seed-from: keep deals whose contact_id is not in contacts.csv, with no contact",
     )
     p.add_argument("--contacts", type=int, default=3000, help="demo store size (default 3000)")
     p.add_argument("--traffic-log", type=Path, default=None, help="write every exchange as JSON Lines")
@@ -161,11 +169,17 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         faults = FaultPlan.parse_cli(args.faults) if args.faults else None
     except ValueError as exc:
         raise ConfigError(f"--faults: {exc}") from None
-    sandbox = sandbox_cls(secret=secret, port=args.port, traffic_log=args.traffic_log, faults=faults)
+    if args.keep_orphans and args.seed_from is None:
+        raise ConfigError("--keep-orphans applies to --seed-from DIR only; add --seed-from or drop it")
+    data = None
     if args.seed_from is not None:
-        sandbox.seed(load_seed_dir(args.seed_from))
+        # Every problem of the folder at once, the platform's id rules included, before any port is taken.
+        data = load_seed_dir(args.seed_from, keep_orphans=args.keep_orphans, rules=sandbox_cls.seed_rules)
     elif args.seed == "demo":
-        sandbox.seed(demo_dataset(_today(), contacts=args.contacts))
+        data = demo_dataset(_today(), contacts=args.contacts)
+    sandbox = sandbox_cls(secret=secret, port=args.port, traffic_log=args.traffic_log, faults=faults)
+    if data is not None:
+        sandbox.seed(data)
     try:
         sandbox.start()
     except OSError as exc:

@@ -34,7 +34,16 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from segsync.retry import Clock, SystemClock
-from segsync.sandbox import EmulatorServer, FaultPlan, HttpError, Request, Response, SeedData
+from segsync.sandbox import (
+    EmulatorServer,
+    FaultPlan,
+    HttpError,
+    Request,
+    Response,
+    SeedData,
+    SeedRules,
+    check_seed,
+)
 from segsync_brevo.config import RATE_TIERS, BrevoSettings, bucket_for_path
 from segsync_brevo.mapping import NEUTRAL_ATTRIBUTES, parse_datetime, text_of, to_decimal
 
@@ -206,6 +215,7 @@ class BrevoSandbox:
     """The Brevo account emulator (implements :class:`segsync.sandbox.Sandbox`)."""
 
     platform: ClassVar[str] = "brevo"
+    seed_rules: ClassVar[SeedRules] = SeedRules("Brevo", integer_contact_ids=True)
 
     def __init__(
         self,
@@ -278,9 +288,12 @@ class BrevoSandbox:
 
     def seed(self, data: SeedData) -> None:
         with self.server.lock:
+            known = {str(i) for i in self.contacts}
+            emails = {e: str(i) for e, i in self._emails.items()}
+            check_seed(
+                data, self.seed_rules, known_contacts=known, known_deals=self.deals, known_emails=emails
+            )
             for c in data.contacts:
-                if not c.id.isdigit():
-                    raise ValueError(f"contact id {c.id!r}: Brevo contact ids are integers")
                 created = parse_datetime(c.createdate) or self.now()
                 attrs: dict[str, Any] = {}
                 for column, name in _SEED_COLUMNS.items():
@@ -438,14 +451,15 @@ class BrevoSandbox:
             "created_at": _ts(created),
             "last_updated_date": _ts(created),
             "stage_updated_at": _ts(created),
-            "number_of_contacts": 1 if contact else 0,
         }
         if amount:
             number_amount = to_decimal(amount)
             attrs["amount"] = float(number_amount) if number_amount is not None else amount
         if closed is not None:
             attrs["close_date"] = _ts(closed)
+        # No contact, or one not in the account: served with no linked contact, as Brevo does.
         linked = [contact] if contact is not None and contact in self.contacts else []
+        attrs["number_of_contacts"] = len(linked)
         self.deals[deal_id] = _Deal(deal_id, attrs, linked, created, created)
         status = {"won": "completed", "lost": "cancelled", "open": "pending"}[stage]
         amount_value = attrs.get("amount")

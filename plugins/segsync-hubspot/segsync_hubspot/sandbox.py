@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from segsync.retry import Clock
-from segsync.sandbox import EmulatorServer, FaultPlan, HttpError, Request, Response, SeedData
+from segsync.sandbox import EmulatorServer, FaultPlan, HttpError, Request, Response, SeedData, SeedRules
 from segsync_hubspot.sandbox_account import (
     HOME_PIPELINE,
+    SEED_RULES,
     Account,
     HubList,
     InvalidValue,
@@ -727,6 +728,7 @@ class HubSpotSandbox:
     """
 
     platform: ClassVar[str] = "hubspot"
+    seed_rules: ClassVar[SeedRules] = SEED_RULES
 
     def __init__(
         self,
