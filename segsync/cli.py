@@ -173,8 +173,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         raise ConfigError("--keep-orphans applies to --seed-from DIR only; add --seed-from or drop it")
     data = None
     if args.seed_from is not None:
-        # Every problem of the folder at once, the platform's id rules included, before any port is taken.
-        data = load_seed_dir(args.seed_from, keep_orphans=args.keep_orphans, rules=sandbox_cls.seed_rules)
+        # Every problem of the folder at once, the platform's id rules included, before any port is
+        # taken; a sandbox written before Sandbox.seed_rules gets the format's checks only.
+        rules = getattr(sandbox_cls, "seed_rules", None)
+        data = load_seed_dir(args.seed_from, keep_orphans=args.keep_orphans, rules=rules)
     elif args.seed == "demo":
         data = demo_dataset(_today(), contacts=args.contacts)
     sandbox = sandbox_cls(secret=secret, port=args.port, traffic_log=args.traffic_log, faults=faults)
