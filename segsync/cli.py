@@ -112,7 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
     seed = p.add_mutually_exclusive_group()
     seed.add_argument("--seed", choices=["demo", "empty"], default="empty", help="demo: a realistic store")
     seed.add_argument(
-        "--seed-from", type=Path, default=None, help="folder with contacts.csv and purchases.csv"
+        "--seed-from",
+        type=Path,
+        default=None,
+        help="folder with contacts.csv and purchases.csv (format: docs/sandbox-seeds.md)",
+    )
+    p.add_argument(
+        "--keep-orphans",
+        action="store_true",
+        help="with --seed-from: keep deals whose contact_id is not in contacts.csv, with no contact",
     )
     p.add_argument("--contacts", type=int, default=3000, help="demo store size (default 3000)")
     p.add_argument("--traffic-log", type=Path, default=None, help="write every exchange as JSON Lines")
@@ -179,6 +187,16 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         faults = FaultPlan.parse_cli(args.faults) if args.faults else None
     except ValueError as exc:
         raise ConfigError(f"--faults: {exc}") from None
+    if args.keep_orphans and args.seed_from is None:
+        raise ConfigError("--keep-orphans applies to --seed-from DIR only; add --seed-from or drop it")
+    data = None
+    if args.seed_from is not None:
+        # Every problem of the folder at once, the platform's id rules included, before any port is
+        # taken; a sandbox written before Sandbox.seed_rules gets the format's checks only.
+        rules = getattr(sandbox_cls, "seed_rules", None)
+        data = load_seed_dir(args.seed_from, keep_orphans=args.keep_orphans, rules=rules)
+    elif args.seed == "demo":
+        data = demo_dataset(_today(), contacts=args.contacts)
     try:
         sandbox = sandbox_cls(
             secret=secret,
@@ -189,10 +207,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:  # the sandbox's own words on an account id it cannot hold
         raise ConfigError(f"--account-id: {exc}") from None
-    if args.seed_from is not None:
-        sandbox.seed(load_seed_dir(args.seed_from))
-    elif args.seed == "demo":
-        sandbox.seed(demo_dataset(_today(), contacts=args.contacts))
+    if data is not None:
+        sandbox.seed(data)
     try:
         sandbox.start()
     except OSError as exc:

@@ -50,6 +50,11 @@ def platform_settings(
         table["base_url"] = override
     try:
         return cls.Settings.model_validate(table)
+    except ConfigError as err:  # a validator's own one-line error (base_url)
+        from segsync.manifest import display_path
+
+        where = base_url_env(cls.name) if override else f"{display_path(config.path)} [platforms.{cls.name}]"
+        raise ConfigError(f"{where}: {err}") from None
     except ValidationError as err:
         from segsync.manifest import display_path, validation_error
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from segsync.errors import ConfigError
 from segsync.models import (
     Contact,
     ContactUpdate,
@@ -68,7 +69,7 @@ def base_url_problem(url: str) -> str | None:
     if parts.query or parts.fragment:
         return "must not have a query string or fragment (secrets come from the environment, never the URL)"
     if parts.scheme not in ("http", "https"):
-        return f"{url!r} needs a scheme: write it as https://{url.split('://')[-1]}"
+        return f"{url!r} must start with http:// or https:// (write it as https://{url.split('://')[-1]})"
     if not parts.hostname:
         return f"{url!r} names no host"
     return None
@@ -91,7 +92,9 @@ class PlatformSettings(BaseModel):
         value = value.strip()
         problem = base_url_problem(value)
         if problem:
-            raise ValueError(f"base_url {problem}")
+            # Not a ValueError: pydantic lets it through as is, so the platform's own create()
+            # and connect() both surface it as the one-line ConfigError it is.
+            raise ConfigError(f"base_url {problem}")
         return value
 
 

@@ -380,7 +380,11 @@ def test_zz_cli_traffic_conforms_to_the_vendor_specs():
 @pytest.mark.parametrize(
     ("name", "url", "expected"),
     [
-        ("hubspot", "api.hubapi.com", "needs a scheme: write it as https://api.hubapi.com"),
+        (
+            "hubspot",
+            "api.hubapi.com",
+            "must start with http:// or https:// (write it as https://api.hubapi.com)",
+        ),
         ("hubspot", "https://api.hubapi.com/?hapikey=secret-in-url", "must not have a query string"),
         ("brevo", "https://api.brevo.com", "must end with /v3"),
         ("brevo", "https://user:pw@api.brevo.com/v3", "must not hold a user name or password"),

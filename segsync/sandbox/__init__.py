@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import ClassVar, Protocol
 
 from segsync.retry import Clock
-from segsync.sandbox.seed import SeedData, demo_dataset, load_seed_dir
+from segsync.sandbox.seed import (
+    SeedData,
+    SeedError,
+    SeedRules,
+    check_seed,
+    demo_dataset,
+    load_seed_dir,
+)
 from segsync.sandbox.server import (
     EmulatorServer,
     FaultPlan,
@@ -28,6 +35,8 @@ class Sandbox(Protocol):
     """What the CLI, the demo and the tests need from a platform's emulator."""
 
     platform: ClassVar[str]
+    #: The platform's own rules for seed ids (integers?), checked by ``load_seed_dir`` with the format's.
+    seed_rules: ClassVar[SeedRules]
     #: The secret the sandbox accepts (token / API key).
     secret: str
     server: EmulatorServer
@@ -53,7 +62,12 @@ class Sandbox(Protocol):
     def stop(self) -> None: ...
 
     def seed(self, data: SeedData) -> None:
-        """Load contacts and purchases (won/lost/open deals) into the emulated account."""
+        """Load contacts and purchases (won/lost/open deals) into the emulated account.
+
+        Runs :func:`check_seed` first (against what the account holds too) and loads nothing
+        when it raises :class:`SeedError`. A deal with an empty ``contact_id`` is served with
+        no contact, as the CRM serves a deal whose contact was deleted.
+        """
 
     def add_purchase(self, contact_id: str, amount: Decimal, closed_at: dt.datetime) -> str:
         """Record a new won purchase for a contact, as a user of the CRM would; returns its id."""
@@ -81,6 +95,9 @@ __all__ = [
     "Response",
     "Sandbox",
     "SeedData",
+    "SeedError",
+    "SeedRules",
+    "check_seed",
     "demo_dataset",
     "derived_account_id",
     "load_seed_dir",

@@ -26,6 +26,7 @@ import math
 import os
 import time
 import urllib.parse
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -810,27 +811,39 @@ class BrevoPlatform:
                 failed.append(RecordFailure(record_id=update.contact_id, reason=str(exc)))
                 continue
             encoded.append((update, values))
-        one_by_one: list[tuple[ContactUpdate, dict[str, Any]]] = []
-        imported: list[tuple[ContactUpdate, dict[str, Any]]] = []
-        if len(encoded) <= self.settings.put_max:
-            one_by_one = encoded
-        else:
-            emails = self._emails_of([u.contact_id for u, _ in encoded if not u.email])
-            for update, values in encoded:
-                email = update.email or emails.get(update.contact_id)
-                if email:
-                    imported.append((update.model_copy(update={"email": email}), values))
-                elif update.contact_id in emails:
-                    one_by_one.append((update, values))
-                else:
-                    failed.append(
-                        RecordFailure(record_id=update.contact_id, reason="contact no longer exists")
-                    )
+        one_by_one, imported = self._route(encoded, failed)
         ok: list[str] = []
         for result in (self._put_each(one_by_one, shapes), self._import_all(imported, shapes)):
             ok += result.ok
             failed += result.failed
         return WriteResult(ok=tuple(ok), failed=tuple(failed))
+
+    def _route(
+        self, encoded: Sequence[tuple[ContactUpdate, dict[str, Any]]], failed: list[RecordFailure]
+    ) -> tuple[list[tuple[ContactUpdate, dict[str, Any]]], list[tuple[ContactUpdate, dict[str, Any]]]]:
+        """(one PUT each, imported), with the email each import item needs filled in.
+
+        An import finds contacts by email, so it reaches one contact per email: when updates
+        share an email (case aside; Brevo allows no such pair, so segsync's copy of one is out
+        of date), all of them go by id instead, or each but one would be counted without its
+        values ever being stored.
+        """
+        if len(encoded) <= self.settings.put_max:
+            return list(encoded), []
+        one_by_one: list[tuple[ContactUpdate, dict[str, Any]]] = []
+        imported: list[tuple[ContactUpdate, dict[str, Any]]] = []
+        emails = self._emails_of([u.contact_id for u, _ in encoded if not u.email])
+        for update, values in encoded:
+            email = update.email or emails.get(update.contact_id)
+            if email:
+                imported.append((update.model_copy(update={"email": email}), values))
+            elif update.contact_id in emails:
+                one_by_one.append((update, values))
+            else:
+                failed.append(RecordFailure(record_id=update.contact_id, reason="contact no longer exists"))
+        seen = Counter(str(u.email).casefold() for u, _ in imported)
+        one_by_one += [item for item in imported if seen[str(item[0].email).casefold()] > 1]
+        return one_by_one, [item for item in imported if seen[str(item[0].email).casefold()] == 1]
 
     def _put_each(
         self,
@@ -1047,8 +1060,9 @@ class BrevoPlatform:
 
         Always: contacts the imports *created* (Brevo creates one for an email it does not
         know: the contact pulled was deleted or changed its email since) are found and deleted
-        again. With ``full`` (Brevo reported problems, or ``import_readback = "always"``):
-        every written value is read back and compared.
+        again. With ``full`` (Brevo reported problems, or ``import_readback = "always"``), or
+        when such a contact was found (emails moved since the pull: one may now be another
+        contact's, which the import then wrote instead): every written value is read back.
         """
         list_id = self._import_list()
         since = mapping.format_since(
@@ -1056,45 +1070,57 @@ class BrevoPlatform:
         )
         by_id = {u.contact_id: u for u in updates}
         by_email = {str(u.email).casefold(): u for u in updates}
-        stored: dict[str, Mapping[str, Any]] = {}
-        strays: list[tuple[str, ContactUpdate]] = []
-        for raw in self._import_list_contacts(list_id, created_since=since):
+        reasons: dict[str, str] = {}
+        for raw in list(self._import_list_contacts(list_id, created_since=since)):
             owner = by_email.get(str(raw.get("email") or "").casefold())
             if owner is not None and str(raw.get("id")) not in by_id:
-                strays.append((str(raw["id"]), owner))
-        if full:
-            for raw in self._import_list_contacts(list_id, modified_since=since):
-                if str(raw.get("id")) in by_id:
-                    stored[str(raw["id"])] = raw.get("attributes") or {}
-        reasons: dict[str, str] = {}
-        for stray, owner in strays:
-            # Brevo imports create contacts for unknown emails: the contact segsync pulled was
-            # deleted (or changed email) since. Undo the creation rather than resurrect it.
-            self._delete_contact(stray)
-            reasons[owner.contact_id] = (
-                f"Brevo has no contact {owner.contact_id} with this email any more (deleted or changed "
-                f"since the pull); the import created contact {stray} for it, which segsync deleted again"
-            )
-        for update in updates if full else ():
-            cid = update.contact_id
-            if cid in reasons:
-                continue
-            attributes = stored.get(cid)
-            if attributes is None:
-                # Not seen as modified (clock skew, or nothing changed): look at it directly.
-                contact = self._contact(cid)
-                if contact is None:
-                    reasons[cid] = "contact no longer exists in Brevo"
-                    continue
-                attributes = contact.get("attributes") or {}
-            wrong = [
-                shapes[key][0]
-                for key, value in update.values.items()
-                if not self._stored(value, attributes.get(shapes[key][0]), shapes[key])
-            ]
-            if wrong:
-                reasons[cid] = f"Brevo did not store {', '.join(wrong)} (the import ignored the value)"
+                # Undo the creation rather than resurrect a contact deleted since the pull.
+                self._delete_contact(str(raw["id"]))
+                reasons[owner.contact_id] = (
+                    f"Brevo has no contact {owner.contact_id} with this email any more (deleted or changed "
+                    f"since the pull); the import created contact {raw['id']} for it, which segsync deleted "
+                    "again"
+                )
+        if not (full or reasons):
+            return reasons
+        stored: dict[str, Mapping[str, Any]] = {}
+        for raw in self._import_list_contacts(list_id, modified_since=since):
+            rid = str(raw.get("id"))
+            owner = by_email.get(str(raw.get("email") or "").casefold())
+            if owner is not None and owner.contact_id != rid:
+                reasons.setdefault(
+                    owner.contact_id,
+                    f"its email moved to contact {rid} since the pull, so the import wrote contact {rid} "
+                    f"instead; contact {owner.contact_id} is written on the next sync",
+                )
+            if rid in by_id:
+                stored[rid] = raw.get("attributes") or {}
+        for update in updates:
+            if update.contact_id not in reasons:
+                problem = self._readback(update, stored.get(update.contact_id), shapes)
+                if problem:
+                    reasons[update.contact_id] = problem
         return reasons
+
+    def _readback(
+        self,
+        update: ContactUpdate,
+        attributes: Mapping[str, Any] | None,
+        shapes: Mapping[str, tuple[str, str, dict[str, int]]],
+    ) -> str | None:
+        """Why ``update`` did not take, from the attributes read back (None: not seen modified)."""
+        if attributes is None:
+            # Not seen as modified (clock skew, or nothing changed): look at it directly.
+            contact = self._contact(update.contact_id)
+            if contact is None:
+                return "contact no longer exists in Brevo"
+            attributes = contact.get("attributes") or {}
+        wrong = [
+            shapes[key][0]
+            for key, value in update.values.items()
+            if not self._stored(value, attributes.get(shapes[key][0]), shapes[key])
+        ]
+        return f"Brevo did not store {', '.join(wrong)} (the import ignored the value)" if wrong else None
 
     def _import_list_contacts(
         self, list_id: int, *, created_since: str | None = None, modified_since: str | None = None

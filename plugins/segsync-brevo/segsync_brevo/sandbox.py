@@ -15,7 +15,11 @@ answers the way Brevo does and refuses what Brevo refuses:
   ``newList`` is required, bodies over 10 MB are refused;
 * rate buckets per tier with ``x-sib-ratelimit-limit/-remaining/-reset`` on every answer and
   429 when a window is full (no Retry-After unless asked: Brevo is not known to send one);
-* ``modifiedAt`` moves when attributes or list memberships change.
+* ``modifiedAt`` moves when attributes or list memberships change;
+* one contact per email (case-insensitive): a create or an ``EMAIL`` change to an address
+  another contact has is 400 ``duplicate_parameter``; an import applies the first row of an
+  email and lists the later ones in the report's ``duplicate_email_id`` (which row Brevo keeps
+  is unconfirmed); a seed with two contacts on one email is refused.
 
 Where Brevo's behaviour is not confirmed the stricter choice is made and can be relaxed with a
 constructor argument. Time comes from the injected clock, so tests cross hourly windows
@@ -35,7 +39,16 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from segsync.retry import Clock, SystemClock
-from segsync.sandbox import EmulatorServer, FaultPlan, HttpError, Request, Response, SeedData
+from segsync.sandbox import (
+    EmulatorServer,
+    FaultPlan,
+    HttpError,
+    Request,
+    Response,
+    SeedData,
+    SeedRules,
+    check_seed,
+)
 from segsync_brevo.config import RATE_TIERS, BrevoSettings, bucket_for_path
 from segsync_brevo.mapping import NEUTRAL_ATTRIBUTES, parse_datetime, text_of, to_decimal
 
@@ -81,6 +94,15 @@ def _ts(moment: dt.datetime) -> str:
 
 def _bad(message: str, code: str = "invalid_parameter", status: int = 400) -> HttpError:
     return HttpError(status, {"code": code, "message": message})
+
+
+_DUPLICATE_EMAIL = {"duplicate_identifiers": ["email"]}
+
+
+def _duplicate_email(action: str) -> HttpError:
+    """Brevo's answer when an email belongs to another contact (crm-api-facts §2.2, pitfall 11)."""
+    message = f"Unable to {action} contact, email is already associated with another Contact"
+    return HttpError(400, {"code": "duplicate_parameter", "message": message, "metadata": _DUPLICATE_EMAIL})
 
 
 def _missing(what: str) -> HttpError:
@@ -142,6 +164,7 @@ class _Process:
     polls: int = 0
     done: bool = False
     invalid_emails: list[str] = field(default_factory=list)
+    duplicate_emails: list[str] = field(default_factory=list)
 
 
 class _Server(EmulatorServer):
@@ -207,6 +230,7 @@ class BrevoSandbox:
     """The Brevo account emulator (implements :class:`segsync.sandbox.Sandbox`)."""
 
     platform: ClassVar[str] = "brevo"
+    seed_rules: ClassVar[SeedRules] = SeedRules("Brevo", integer_contact_ids=True)
 
     def __init__(
         self,
@@ -284,9 +308,12 @@ class BrevoSandbox:
 
     def seed(self, data: SeedData) -> None:
         with self.server.lock:
+            known = {str(i) for i in self.contacts}
+            emails = {e: str(i) for e, i in self._emails.items()}
+            check_seed(
+                data, self.seed_rules, known_contacts=known, known_deals=self.deals, known_emails=emails
+            )
             for c in data.contacts:
-                if not c.id.isdigit():
-                    raise ValueError(f"contact id {c.id!r}: Brevo contact ids are integers")
                 created = parse_datetime(c.createdate) or self.now()
                 attrs: dict[str, Any] = {}
                 for column, name in _SEED_COLUMNS.items():
@@ -403,6 +430,10 @@ class BrevoSandbox:
     def _add_contact(
         self, cid: int, email: str | None, attrs: dict[str, Any], created: dt.datetime
     ) -> _Contact:
+        if email and email.casefold() in self._emails:  # requests are refused before this
+            raise ValueError(
+                f"Brevo keeps one contact per email; contact {self._emails[email.casefold()]} has it"
+            )
         contact = _Contact(cid, email, attrs, created, created)
         self.contacts[cid] = contact
         self._order.append(cid)
@@ -454,14 +485,15 @@ class BrevoSandbox:
             "created_at": _ts(created),
             "last_updated_date": _ts(created),
             "stage_updated_at": _ts(created),
-            "number_of_contacts": 1 if contact else 0,
         }
         if amount:
             number_amount = to_decimal(amount)
             attrs["amount"] = float(number_amount) if number_amount is not None else amount
         if closed is not None:
             attrs["close_date"] = _ts(closed)
+        # No contact, or one not in the account: served with no linked contact, as Brevo does.
         linked = [contact] if contact is not None and contact in self.contacts else []
+        attrs["number_of_contacts"] = len(linked)
         self.deals[deal_id] = _Deal(deal_id, attrs, linked, created, created)
         status = {"won": "completed", "lost": "cancelled", "open": "pending"}[stage]
         amount_value = attrs.get("amount")
@@ -516,6 +548,7 @@ class BrevoSandbox:
         r: list[tuple[str, str, Callable[..., Response]]] = [
             ("GET", r"/v3/account", self._get_account),
             ("GET", r"/v3/contacts", self._get_contacts),
+            ("POST", r"/v3/contacts", self._create_contact),
             ("GET", r"/v3/contacts/attributes", self._get_attributes),
             ("POST", r"/v3/contacts/attributes/(?P<category>[^/]+)/(?P<name>[^/]+)", self._create_attribute),
             ("PUT", r"/v3/contacts/attributes/(?P<category>[^/]+)/(?P<name>[^/]+)", self._update_attribute),
@@ -700,32 +733,70 @@ class BrevoSandbox:
         contact = self._identify(req, m["ident"])
         return Response(200, {**self._contact_json(contact), "statistics": {}})
 
+    def _create_contact(self, req: Request, m: re.Match[str]) -> Response:
+        self._only(req, ())
+        body = self._body(req)
+        names = self._contact_body(body, {"email", "updateEnabled", "smtpBlacklistSender"})
+        names.pop("EMAIL", None)
+        email = body.get("email")
+        if not isinstance(email, str) or not _EMAIL.fullmatch(email):
+            raise _bad("email must be an email address (the segsync sandbox creates contacts by email)")
+        cid = self._emails.get(email.casefold())
+        if cid is None:
+            contact = self._add_contact(self._next["contact"], email, {}, self.now())
+        elif body.get("updateEnabled"):
+            contact = self.contacts[cid]
+        else:
+            raise _duplicate_email("create")
+        self._apply_contact(contact, names, body)
+        return Response(201, {"id": contact.id}) if cid is None else Response(204)
+
     def _update_contact(self, req: Request, m: re.Match[str]) -> Response:
         self._only(req, ("identifierType",))
         contact = self._identify(req, m["ident"])
         body = self._body(req)
+        names = self._contact_body(body, set())
+        email = names.pop("EMAIL", None)  # the spec's way to change a contact's email
+        if email is not None:
+            if not isinstance(email, str) or not _EMAIL.fullmatch(email):
+                raise _bad("EMAIL must be an email address")
+            if self._emails.get(email.casefold(), contact.id) != contact.id:
+                raise _duplicate_email("update")
+        self._apply_contact(contact, names, body)
+        if email is not None:
+            if contact.email:
+                self._emails.pop(contact.email.casefold(), None)
+            contact.email = email
+            self._emails[email.casefold()] = contact.id
+        return Response(204)
+
+    def _contact_body(self, body: dict[str, Any], extra: set[str]) -> dict[str, Any]:
+        """The attributes a create or update sets, upper-cased; unknown fields, attributes and
+        lists are refused before anything changes."""
         allowed = {"attributes", "emailBlacklisted", "smsBlacklisted", "listIds", "unlinkListIds", "ext_id"}
-        unknown = set(body) - allowed
+        unknown = set(body) - allowed - extra
         if unknown:
             raise _bad(f"unknown body field {sorted(unknown)[0]}")
         values = body.get("attributes") or {}
         if not isinstance(values, dict):
             raise _bad("attributes must be an object")
         names = {k.upper(): v for k, v in values.items()}
-        missing = sorted(n for n in names if n not in self.attributes)
+        missing = sorted(n for n in names if n not in self.attributes and n != "EMAIL")
         if missing:
             raise _bad(f"attribute {missing[0]} does not exist in this account")
+        if any(lid not in self.lists for key in ("listIds", "unlinkListIds") for lid in body.get(key) or ()):
+            raise _missing("List ID")
+        return names
+
+    def _apply_contact(self, contact: _Contact, names: dict[str, Any], body: dict[str, Any]) -> None:
         for name, value in names.items():
             # An empty string clears (unconfirmed on Brevo; segsync reads clears back).
             self._set_attribute(contact, self.attributes[name], value, erase=True)
         for key, add in (("listIds", True), ("unlinkListIds", False)):
             for lid in body.get(key) or ():
-                if lid not in self.lists:
-                    raise _missing("List ID")
                 (self.members[lid].add if add else self.members[lid].discard)(contact.id)
                 (contact.lists.add if add else contact.lists.discard)(lid)
         self._touch(contact)
-        return Response(204)
 
     def _remove_contact(self, req: Request, m: re.Match[str]) -> Response:
         self._only(req, ("identifierType",))
@@ -1067,8 +1138,12 @@ class BrevoSandbox:
             "status": ("queued", "in_process", "completed")[step],
         }
         if step == 2 and proc.payload.get("kind") != "remove_all":
-            report = f"{self.base_url}/reports/{proc.id}/invalid_emails.csv" if proc.invalid_emails else None
-            body["info"] = {"import": {"invalid_emails": report, "duplicate_email_id": None}}
+            reports = {"invalid_emails": proc.invalid_emails, "duplicate_email_id": proc.duplicate_emails}
+            body["info"] = {
+                "import": {
+                    k: f"{self.base_url}/reports/{proc.id}/{k}.csv" if v else None for k, v in reports.items()
+                }
+            }
         return Response(200, body)
 
     def _coerce(self, attr: _Attribute, value: Any) -> tuple[bool, Any]:
@@ -1112,11 +1187,16 @@ class BrevoSandbox:
         # With emptyContactsAttributes an import is a table: a column any item has is empty in
         # the items that lack it, and empty cells erase what the contact holds.
         columns = {k.upper() for item in items for k in item.get("attributes") or {}}
+        seen: set[str] = set()
         for item in items:
             email = item.get("email")
             if not isinstance(email, str) or not _EMAIL.fullmatch(email):
                 proc.invalid_emails.append(str(email))
                 continue
+            if email.casefold() in seen:  # one contact per email: a later row is a duplicate
+                proc.duplicate_emails.append(email)
+                continue
+            seen.add(email.casefold())
             cid = self._emails.get(email.casefold())
             existing = cid is not None
             contact = (

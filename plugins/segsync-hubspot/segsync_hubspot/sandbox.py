@@ -32,10 +32,12 @@ from segsync.sandbox import (
     Request,
     Response,
     SeedData,
+    SeedRules,
     derived_account_id,
 )
 from segsync_hubspot.sandbox_account import (
     HOME_PIPELINE,
+    SEED_RULES,
     Account,
     HubList,
     InvalidValue,
@@ -755,6 +757,7 @@ class HubSpotSandbox:
     """
 
     platform: ClassVar[str] = "hubspot"
+    seed_rules: ClassVar[SeedRules] = SEED_RULES
 
     def __init__(
         self,

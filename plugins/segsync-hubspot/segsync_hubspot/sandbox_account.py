@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from segsync import ConfigError
-from segsync.sandbox import SeedData
+from segsync.sandbox import SeedData, SeedRules, check_seed
 
 #: Valid (type, fieldType) pairs; HubSpot refuses others.
 FIELD_TYPES: dict[str, frozenset[str]] = {
@@ -70,6 +69,8 @@ DEFAULT_PROPERTIES: tuple[tuple[str, str, tuple[tuple[str, str, str, str], ...]]
         ),
     ),
 )
+#: HubSpot record ids are integers, for contacts and deals alike.
+SEED_RULES = SeedRules("HubSpot", integer_contact_ids=True, integer_deal_ids=True)
 STAGE_FOR_SEED = {"won": "closedwon", "lost": "closedlost", "open": "appointmentscheduled"}
 
 
@@ -492,10 +493,7 @@ class Account:
     # -- seeding -------------------------------------------------------------------------
 
     def seed(self, data: SeedData, now: dt.datetime) -> None:
-        """Load seed records; every problem is found before anything is loaded.
-
-        Errors name ``file:line`` assuming one CSV line per row, as the exports segsync reads have.
-        """
+        """Load seed records; every problem is found (:func:`check_seed`) before anything is loaded."""
         self._check_seed(data)
         stamp = iso(now)
         for c in data.contacts:
@@ -526,14 +524,14 @@ class Account:
         self._next_id = max([self._next_id, *(int(k) for k in (*self.contacts, *self.deals))])
 
     def _check_seed(self, data: SeedData) -> None:
-        contacts = _numeric_ids("contacts.csv", "contact", [c.id for c in data.contacts], set(self.contacts))
-        _numeric_ids("purchases.csv", "deal", [p.deal_id for p in data.purchases], set(self.deals))
-        for i, p in enumerate(data.purchases, start=2):
-            if p.contact_id and p.contact_id not in contacts:
-                raise ConfigError(
-                    f"purchases.csv:{i}: deal {p.deal_id!r} names contact {p.contact_id!r}, "
-                    "which contacts.csv does not have"
-                )
+        emails = {
+            c.properties["email"].casefold(): c.id
+            for c in self.contacts.values()
+            if c.properties.get("email")
+        }
+        check_seed(
+            data, SEED_RULES, known_contacts=self.contacts, known_deals=self.deals, known_emails=emails
+        )
 
     def add_deal(
         self,
@@ -589,19 +587,6 @@ class Account:
             "field_defs": names,
             "list_names": sorted(lst.name for lst in managed_lists),
         }
-
-
-def _numeric_ids(file: str, what: str, ids: Sequence[str], taken: set[str]) -> set[str]:
-    """``taken`` plus ``ids``, which must be numeric and new; errors name ``file:line``."""
-    for line, record_id in enumerate(ids, start=2):
-        if not record_id.isdigit():
-            raise ConfigError(
-                f"{file}:{line}: {what} id {record_id!r} is not a number; HubSpot ids are numeric"
-            )
-        if record_id in taken:
-            raise ConfigError(f"{file}:{line}: {what} id {record_id!r} appears twice")
-        taken.add(record_id)
-    return taken
 
 
 def _seed_time(raw: str) -> str | None:
