@@ -86,13 +86,18 @@ def _trace_after(
 
 
 def _call_each(pm: pluggy.PluginManager, hook_name: str, make_arg: Any) -> None:
-    """Call a register_* hook impl by impl, so the register object knows which plugin calls."""
+    """Call a register_* hook once per contributing plugin, through pluggy's own call loop
+    (so tracing, monitoring and hookwrappers see it), each with a register object that knows
+    which plugin is registering: a duplicate name is reported naming both plugins."""
     caller = getattr(pm.hook, hook_name)
+    impls = [i for i in caller.get_hookimpls() if not (i.hookwrapper or i.wrapper)]
     # Registration order: built-ins claim their names first, so a clash names the plugin that
     # came later as the intruder (and the hint to block it points at a plugin, not at segsync).
-    for impl in caller.get_hookimpls():
+    for impl in impls:
+        others = [i.plugin for i in impls if i.plugin is not impl.plugin]
+        one = pm.subset_hook_caller(hook_name, remove_plugins=others)
         try:
-            impl.function(**{name: make_arg(impl.plugin_name) for name in impl.argnames})
+            one(**{name: make_arg(impl.plugin_name) for name in caller.spec.argnames})
         except SegsyncError:
             raise
         except Exception as exc:

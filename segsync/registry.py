@@ -102,11 +102,21 @@ _PLATFORM_METHODS = (
 
 
 class PlatformRegister:
+    """Handed to ``register_platforms``: ``register.add_platform(HubSpotPlatform)``.
+
+    Calling the object (``register(cls)``) is the same, kept for plugins written before
+    ``add_platform`` existed.
+    """
+
     def __init__(self, registry: Registry, plugin: str) -> None:
         self._registry = registry
         self._plugin = plugin
 
     def __call__(self, cls: type[Platform]) -> None:
+        self.add_platform(cls)
+
+    def add_platform(self, cls: type[Platform]) -> None:
+        """Add a class satisfying :class:`segsync.platform.Platform`; its ``name`` must be unique."""
         missing = [a for a in (*_PLATFORM_ATTRS, *_PLATFORM_METHODS) if not hasattr(cls, a)]
         if missing:
             raise PluginError(
@@ -122,6 +132,9 @@ class PlatformRegister:
 
 
 class FeatureRegister:
+    """Handed to ``register_features``: ``register.add_feature(name, compute, type=..., description=...)``
+    (calling the object is the same)."""
+
     def __init__(self, registry: Registry, plugin: str) -> None:
         self._registry = registry
         self._plugin = plugin
@@ -129,6 +142,12 @@ class FeatureRegister:
     def __call__(
         self, name: str, compute: FeatureFn, *, type: FeatureType = "number", description: str = ""
     ) -> None:
+        self.add_feature(name, compute, type=type, description=description)
+
+    def add_feature(
+        self, name: str, compute: FeatureFn, *, type: FeatureType = "number", description: str = ""
+    ) -> None:
+        """Add a per-contact field ``compute(contact, summary, as_of)``, pure; ``name`` unique."""
         if not name.isidentifier() or not callable(compute):
             raise PluginError(
                 f"plugin {self._plugin!r}: feature {name!r} needs an identifier name and a function"
@@ -138,6 +157,9 @@ class FeatureRegister:
 
 
 class OperatorRegister:
+    """Handed to ``register_rule_operators``: ``register.add_operator(name, test, arg=..., ...)``
+    (calling the object is the same)."""
+
     def __init__(self, registry: Registry, plugin: str) -> None:
         self._registry = registry
         self._plugin = plugin
@@ -151,6 +173,18 @@ class OperatorRegister:
         description: str = "",
         types: tuple[FeatureType, ...] = (),
     ) -> None:
+        self.add_operator(name, test, arg=arg, description=description, types=types)
+
+    def add_operator(
+        self,
+        name: str,
+        test: OperatorFn,
+        *,
+        arg: ArgKind = "scalar",
+        description: str = "",
+        types: tuple[FeatureType, ...] = (),
+    ) -> None:
+        """Add a rule operator ``test(value, arg, as_of) -> bool``; ``arg`` says what a rule gives."""
         if not name.isidentifier() or not callable(test):
             raise PluginError(
                 f"plugin {self._plugin!r}: operator {name!r} needs an identifier name and a function"

@@ -319,3 +319,25 @@ def test_no_trace_without_the_variable(capsys):
         JobInfo(job_id=3, platform="fake", as_of=AS_OF)
     )
     assert capsys.readouterr().err == ""
+
+
+def test_register_hooks_run_through_pluggys_call_loop(capsys):
+    """Issue 8: tracing and monitoring see the register_* calls (they were called impl by impl)."""
+    pm = make_plugin_manager(environ={"SEGSYNC_TRACE_PLUGINS": "1"})  # the installed plugins too
+    seen: list[str] = []
+    pm.add_hookcall_monitoring(lambda name, impls, kwargs: seen.append(name), lambda *a: None)
+    build_registry(pm)
+    assert {"register_platforms", "register_features", "register_rule_operators"} <= set(seen)
+    assert "segsync hook register_features" in capsys.readouterr().err
+
+
+def test_register_objects_have_named_methods():
+    from segsync.registry import FeatureRegister, OperatorRegister, PlatformRegister, Registry
+
+    registry = Registry()
+    FeatureRegister(registry, "p").add_feature("f1", lambda c, s, a: 1, type="number")
+    OperatorRegister(registry, "p").add_operator("op1", lambda v, arg, a: True, arg="none")
+    assert registry.features["f1"].plugin == "p"
+    assert registry.operators["op1"].arg == "none"
+    with pytest.raises(PluginError, match="lacks"):
+        PlatformRegister(registry, "p").add_platform(object)  # type: ignore[arg-type]
