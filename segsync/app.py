@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -65,6 +66,13 @@ class Project:
         self.hooks = Hooks(self.pm)
         self.env = os.environ if env is None else env
 
+    @functools.cached_property
+    def packs(self) -> list[SegmentPack]:
+        """The project's segment packs, loaded once per command (lint, plan and sync share them)."""
+        from segsync.manifest import load_packs
+
+        return load_packs(self.config, self.registry)
+
     def lint(self, packs: Sequence[SegmentPack]) -> list[Finding]:
         from segsync.lint import lint
 
@@ -72,9 +80,7 @@ class Project:
 
     def require_clean_rules(self) -> None:
         """Refuse to plan or write with a segment map the linter finds broken."""
-        from segsync.manifest import load_packs
-
-        errors = [f for f in self.lint(load_packs(self.config, self.registry)) if f.level == "error"]
+        errors = [f for f in self.lint(self.packs) if f.level == "error"]
         if errors:
             more = f" (and {len(errors) - 1} more; see `segsync check`)" if len(errors) > 1 else ""
             raise ConfigError(f"{errors[0].where}: {errors[0].message}{more}; nothing was written")
@@ -86,11 +92,10 @@ class Project:
 def check(args: argparse.Namespace) -> int:
     from segsync.connect import platform_settings
     from segsync.engine import project_spec
-    from segsync.manifest import load_packs
 
     project = Project(args.config)
     config, registry = project.config, project.registry
-    packs = load_packs(config, registry)
+    packs = project.packs
     print(f"config: {config.path} ok; packs: {', '.join(p.name for p in packs)}")
     findings = project.lint(packs)
     errors = [f for f in findings if f.level == "error"]
@@ -195,6 +200,7 @@ def _sync(
         full=full,
         retry_failed=retry_failed,
         force_as_of=bool(getattr(args, "force_as_of", False)),
+        packs=project.packs,
     )
 
 

@@ -197,12 +197,14 @@ def sync_project(
     retry_failed: bool = False,
     progress: Callable[[Progress], None] | None = None,
     force_as_of: bool = False,
+    packs: Sequence[Any] | None = None,
 ) -> SyncResult:
-    """``segsync sync``/``plan`` for one configured platform: packs, connection, store, job."""
+    """``segsync sync``/``plan`` for one configured platform: packs (loaded here unless the
+    caller already has them), connection, store, job."""
     from segsync.connect import account_key, connect
     from segsync.manifest import load_packs
 
-    packs = load_packs(config, registry)
+    packs = load_packs(config, registry) if packs is None else packs
     spec = project_spec(config, packs, registry)
     platform = connect(config, platform_name, registry=registry, env=env, clock=clock)
     try:

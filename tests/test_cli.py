@@ -425,3 +425,16 @@ def test_an_as_of_far_from_today_warns(capsys, tmp_path):
     assert capsys.readouterr().err == ""
     as_of_date(config, dt.date(2024, 1, 1), today=today)
     assert "warning: scoring as of 2024-01-01, 1065 days from today" in capsys.readouterr().err
+
+
+def test_plan_and_sync_load_the_packs_once(capsys, project, crm, monkeypatch):
+    """Issue 8: packs were loaded for the lint gate and again inside sync_project."""
+    import segsync.manifest
+
+    name, sandbox = crm
+    init(capsys, name, sandbox, monkeypatch)
+    calls = []
+    real = segsync.manifest.load_packs
+    monkeypatch.setattr(segsync.manifest, "load_packs", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert run(capsys, "plan", "--as-of", AS_OF.isoformat())[0] == 0
+    assert len(calls) == 1
