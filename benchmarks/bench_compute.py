@@ -1,7 +1,7 @@
 """How fast the pure core turns purchases into RFM scores and segments.
 
 Run: .venv/bin/python benchmarks/bench_compute.py [--contacts N] [--purchases M]
-Prints wall time and peak resident memory of summarise + score + classify (segsync.compute.compute)
+Prints wall time and peak resident memory of summarise + score + classify (segsync.core.desired.compute)
 over synthetic data, with the shipped rfm-standard and lifecycle packs.
 """
 
@@ -15,11 +15,11 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from segsync.compute import compute
-from segsync.config import ProjectConfig
-from segsync.manifest import load_packs
-from segsync.models import Contact, Purchase
-from segsync.plugins import build_registry, make_plugin_manager
+from segsync.core.desired import compute
+from segsync.core.models import Contact, Purchase
+from segsync.plugins.manager import build_registry, make_plugin_manager
+from segsync.project.config import ProjectConfig
+from segsync.project.manifest import load_packs
 
 AS_OF = dt.date(2026, 11, 1)
 

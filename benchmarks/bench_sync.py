@@ -17,12 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from segsync.config import load_config
-from segsync.engine import sync_project
 from segsync.errors import SyncPaused
-from segsync.plugins import build_registry, make_plugin_manager
-from segsync.retry import SimulatedClock
+from segsync.plugins.manager import build_registry, make_plugin_manager
+from segsync.project.config import load_config
 from segsync.sandbox import demo_dataset
+from segsync.sync.engine import sync_project
+from segsync.sync.runner import SimulatedClock
 
 AS_OF = dt.date(2026, 11, 1)
 

@@ -1,30 +1,13 @@
 """segsync: customer segments and RFM scores computed from a CRM and written back into it.
 
-The public API for plugin authors is what this module exports, plus :mod:`segsync.platform`,
-:mod:`segsync.retry`, :mod:`segsync.sandbox`, :mod:`segsync.manifest` (platform manifests)
+The public API for plugin authors is what this module exports, plus :mod:`segsync.sync.platform`,
+:mod:`segsync.sync.runner`, :mod:`segsync.sandbox`, :mod:`segsync.project.manifest` (platform manifests)
 and :mod:`segsync.testing` (in tests). Plugins import nothing else from segsync.
 """
 
 from __future__ import annotations
 
-from segsync.errors import (
-    AuthError,
-    ConfigError,
-    ConflictError,
-    FatalPlatformError,
-    ManifestError,
-    PermanentError,
-    PermissionDenied,
-    PlatformError,
-    PluginError,
-    RateLimited,
-    RetriableError,
-    SegsyncError,
-    SyncPaused,
-    TransientError,
-)
-from segsync.hookspecs import hookimpl
-from segsync.models import (
+from segsync.core.models import (
     Contact,
     ContactUpdate,
     FieldOption,
@@ -41,8 +24,25 @@ from segsync.models import (
     RemoteList,
     WriteResult,
 )
-from segsync.platform import CostKind, Platform, PlatformLimits, PlatformSettings
-from segsync.retry import CallRunner, RateWindow, RetryPolicy
+from segsync.errors import (
+    AuthError,
+    ConfigError,
+    ConflictError,
+    FatalPlatformError,
+    ManifestError,
+    PermanentError,
+    PermissionDenied,
+    PlatformError,
+    PluginError,
+    RateLimited,
+    RetriableError,
+    SegsyncError,
+    SyncPaused,
+    TransientError,
+)
+from segsync.plugins.hookspecs import hookimpl
+from segsync.sync.platform import CostKind, Platform, PlatformLimits, PlatformSettings
+from segsync.sync.runner import CallRunner, RateWindow, RetryPolicy
 
 __version__ = "0.1.0"
 

@@ -21,7 +21,7 @@ from segsync import __version__
 from segsync.errors import ConfigError, SegsyncError
 
 if TYPE_CHECKING:
-    from segsync.registry import Registry
+    from segsync.plugins.registry import Registry
 
 CONFIG_NAME = "segsync.toml"
 
@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from segsync.config import default_config_text
+    from segsync.project.config import default_config_text
 
     registry = _registry()
     cls = registry.platform(args.platform)
@@ -154,8 +154,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from segsync.output import table
-    from segsync.plugins import build_registry, list_plugins, make_plugin_manager
+    from segsync.plugins.manager import build_registry, list_plugins, make_plugin_manager
+    from segsync.project.output import table
 
     pm = make_plugin_manager()
     registry = build_registry(pm)
@@ -223,37 +223,37 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from segsync.app import check
+    from segsync.project.app import check
 
     return check(args)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from segsync.app import plan
+    from segsync.project.app import plan
 
     return plan(args)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from segsync.app import sync
+    from segsync.project.app import sync
 
     return sync(args)
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from segsync.history import jobs
+    from segsync.project.history import jobs
 
     return jobs(args)
 
 
 def cmd_unlock(args: argparse.Namespace) -> int:
-    from segsync.history import unlock
+    from segsync.project.history import unlock
 
     return unlock(args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from segsync.demo import run_demo
+    from segsync.project.demo import run_demo
 
     return run_demo(platform=args.platform, contacts=args.contacts, folder=args.dir, as_of=_today())
 
@@ -262,7 +262,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _registry() -> Registry:
-    from segsync.plugins import build_registry, make_plugin_manager
+    from segsync.plugins.manager import build_registry, make_plugin_manager
 
     return build_registry(make_plugin_manager())
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from segsync.cli import main
-from segsync.plugins import build_registry, make_plugin_manager
+from segsync.plugins.manager import build_registry, make_plugin_manager
 from segsync.sandbox import demo_dataset
-from segsync.state import StateStore
+from segsync.sync.state import StateStore
 
 pytestmark = pytest.mark.e2e
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from segsync.cli import main
-from segsync.plugins import build_registry, make_plugin_manager
+from segsync.plugins.manager import build_registry, make_plugin_manager
 from segsync.sandbox import demo_dataset
 from segsync.testing.spec import assert_traffic_conforms
 
@@ -174,8 +174,8 @@ def test_a_segment_map_with_gaps_fails_check(capsys, project):
 
 
 def test_as_of_comes_from_the_flag_then_the_config_then_today(project):
-    from segsync.app import as_of_date
-    from segsync.config import load_config
+    from segsync.project.app import as_of_date
+    from segsync.project.config import load_config
 
     (project / "segsync.toml").write_text("", encoding="utf-8")
     plain = load_config(project / "segsync.toml")
@@ -187,12 +187,12 @@ def test_as_of_comes_from_the_flag_then_the_config_then_today(project):
 
 
 def test_an_unexpected_error_is_one_line_without_its_text(capsys, project, monkeypatch):
-    import segsync.history
+    import segsync.project.history
 
     def boom(args):
         raise RuntimeError("Authorization: Bearer pat-secret and a body with jane@example.com")
 
-    monkeypatch.setattr(segsync.history, "jobs", boom)
+    monkeypatch.setattr(segsync.project.history, "jobs", boom)
     status, out, err = run(capsys, "jobs")
     assert status == 1
     expected = "segsync: internal error (RuntimeError); run again with -vv for where it failed"
@@ -205,7 +205,7 @@ class FakeSdkError(Exception):
 
 def test_vv_shows_segsyncs_frames_never_an_exception_text_or_its_chain(capsys, project, monkeypatch):
     """Regression (issue 7.4): -vv re-raised, printing the chained SDK exception with headers and body."""
-    import segsync.history
+    import segsync.project.history
 
     def boom(args):
         try:
@@ -222,7 +222,7 @@ def test_vv_shows_segsyncs_frames_never_an_exception_text_or_its_chain(capsys, p
             int("x-hubspot says jane@example.com")
 
     for fn in (boom, chained):
-        monkeypatch.setattr(segsync.history, "jobs", fn)
+        monkeypatch.setattr(segsync.project.history, "jobs", fn)
         assert main(["-vv", "jobs"]) == 1
         err = capsys.readouterr().err
         assert "segsync/cli.py" in err
@@ -416,8 +416,8 @@ def test_unusable_base_urls_are_refused_before_any_call(capsys, project, monkeyp
 
 
 def test_an_as_of_far_from_today_warns(capsys, tmp_path):
-    from segsync.app import as_of_date
-    from segsync.config import ProjectConfig
+    from segsync.project.app import as_of_date
+    from segsync.project.config import ProjectConfig
 
     config = ProjectConfig(path=tmp_path / "segsync.toml")
     today = dt.date(2026, 12, 1)
@@ -429,12 +429,14 @@ def test_an_as_of_far_from_today_warns(capsys, tmp_path):
 
 def test_plan_and_sync_load_the_packs_once(capsys, project, crm, monkeypatch):
     """Issue 8: packs were loaded for the lint gate and again inside sync_project."""
-    import segsync.manifest
+    import segsync.project.manifest
 
     name, sandbox = crm
     init(capsys, name, sandbox, monkeypatch)
     calls = []
-    real = segsync.manifest.load_packs
-    monkeypatch.setattr(segsync.manifest, "load_packs", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = segsync.project.manifest.load_packs
+    monkeypatch.setattr(
+        segsync.project.manifest, "load_packs", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
     assert run(capsys, "plan", "--as-of", AS_OF.isoformat())[0] == 0
     assert len(calls) == 1

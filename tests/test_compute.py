@@ -10,12 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from segsync.compute import Desired, Movement, compute, desired_fields, desired_lists, required_properties
-from segsync.config import ProjectConfig, parse_config
-from segsync.manifest import load_packs
-from segsync.models import Contact, Purchase
-from segsync.plugins import build_registry, make_plugin_manager
-from segsync.registry import Registry
+from segsync.core.desired import (
+    Desired,
+    Movement,
+    compute,
+    desired_fields,
+    desired_lists,
+    required_properties,
+)
+from segsync.core.models import Contact, Purchase
+from segsync.plugins.manager import build_registry, make_plugin_manager
+from segsync.plugins.registry import Registry
+from segsync.project.config import ProjectConfig, parse_config
+from segsync.project.manifest import load_packs
 
 AS_OF = dt.date(2025, 6, 30)
 ROOT = Path(__file__).resolve().parents[1]
@@ -269,7 +276,7 @@ def test_recency_days_can_be_left_out(registry):
 
 
 def test_compute_uses_the_date_its_caller_resolved(registry):
-    # The CLI resolves --as-of > [rfm] as_of > today (segsync.app.as_of_date); compute obeys it.
+    # The CLI resolves --as-of > [rfm] as_of > today (segsync.project.app.as_of_date); compute obeys it.
     desired = run(project("[rfm]\nas_of = 2030-01-01\n"), registry, as_of=AS_OF)
     assert desired.as_of == AS_OF
     assert desired.values["1"]["segsync_recency_days"] == 2

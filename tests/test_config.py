@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from segsync.config import (
+from segsync.core.rules import DEFAULT_PROPERTIES
+from segsync.errors import ConfigError, ManifestError
+from segsync.project.config import (
     ProjectConfig,
     RfmSettings,
     default_config_text,
@@ -17,8 +19,6 @@ from segsync.config import (
     parse_config,
     secret_env_name,
 )
-from segsync.errors import ConfigError, ManifestError
-from segsync.rules import DEFAULT_PROPERTIES
 
 
 @pytest.fixture
@@ -255,7 +255,7 @@ def test_init_template_shows_a_plugins_own_settings(in_tmp):
 
     from pydantic import Field
 
-    from segsync.platform import PlatformSettings
+    from segsync.sync.platform import PlatformSettings
 
     class AcmeSettings(PlatformSettings):
         mode: Literal["fast", "safe"] = Field("safe", description="how careful to be")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from segsync.cli import main
-from segsync.plugins import build_registry, make_plugin_manager
+from segsync.plugins.manager import build_registry, make_plugin_manager
 
 PLATFORMS = sorted(build_registry(make_plugin_manager()).platforms)
 

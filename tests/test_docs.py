@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from segsync import hookspecs
+from segsync.plugins import hookspecs
 
 ROOT = Path(__file__).resolve().parents[1]
 HOOKS = sorted(name for name, fn in vars(hookspecs).items() if callable(fn) and hasattr(fn, "segsync_spec"))

@@ -10,10 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from segsync.engine import Progress, SyncSpec, run_sync
-from segsync.errors import AuthError, JobLocked, PermanentError, PermissionDenied, SyncPaused
-from segsync.hookspecs import hookimpl
-from segsync.models import (
+from segsync.core.models import (
     Contact,
     FieldOption,
     FieldSpec,
@@ -22,12 +19,15 @@ from segsync.models import (
     Purchase,
     Rejection,
 )
-from segsync.plan import FieldConflict, UpdateFieldOptions
-from segsync.plugins import Hooks, make_plugin_manager
-from segsync.retry import RetryPolicy
+from segsync.core.plan import FieldConflict, UpdateFieldOptions
+from segsync.errors import AuthError, JobLocked, PermanentError, PermissionDenied, SyncPaused
+from segsync.plugins.hookspecs import hookimpl
+from segsync.plugins.manager import Hooks, make_plugin_manager
 from segsync.sandbox import FaultPlan, SeedData
 from segsync.sandbox.seed import SeedContact, SeedPurchase
-from segsync.state import LockOwner, StateStore
+from segsync.sync.engine import Progress, SyncSpec, run_sync
+from segsync.sync.runner import RetryPolicy
+from segsync.sync.state import LockOwner, StateStore
 from segsync.testing import (
     FakeClock,
     FakeCRM,
@@ -686,7 +686,7 @@ def test_a_pull_cut_short_keeps_the_chunks_it_saved(tmp_path):
 
 def fake_registry():
     import segsync.testing.fake
-    from segsync.plugins import build_registry
+    from segsync.plugins.manager import build_registry
 
     pm = make_plugin_manager(load_entrypoints=False)
     pm.register(segsync.testing.fake, name="segsync.testing.fake")
@@ -694,7 +694,7 @@ def fake_registry():
 
 
 def project(tmp_path, **platform):
-    from segsync.config import ProjectConfig
+    from segsync.project.config import ProjectConfig
 
     table = {"crm": "engine-test", "write_batch": 4, **platform}
     return ProjectConfig(path=tmp_path / "segsync.toml", platforms={"fake": table})
@@ -704,7 +704,7 @@ TOKEN = "tok-3b6f0e9d"
 
 
 def test_connect_builds_the_platform_from_config_and_env(tmp_path):
-    from segsync.connect import connect
+    from segsync.sync.connect import connect
 
     crm = FakeCRM(secret=TOKEN).register("engine-test")
     clock = FakeClock()
@@ -719,16 +719,16 @@ def test_connect_builds_the_platform_from_config_and_env(tmp_path):
 
 
 def test_connect_without_the_secret_names_the_variable(tmp_path):
-    from segsync.connect import connect
     from segsync.errors import ConfigError
+    from segsync.sync.connect import connect
 
     with pytest.raises(ConfigError, match="set SEGSYNC_FAKE_TOKEN"):
         connect(project(tmp_path), "fake", registry=fake_registry(), env={"SEGSYNC_FAKE_TOKEN": "  "})
 
 
 def test_bad_platform_settings_name_the_table(tmp_path):
-    from segsync.connect import connect
     from segsync.errors import ConfigError
+    from segsync.sync.connect import connect
 
     with pytest.raises(ConfigError, match=r"\[platforms.fake\]: write_btch: unknown key") as err:
         connect(
@@ -741,7 +741,7 @@ def test_bad_platform_settings_name_the_table(tmp_path):
 
 
 def test_account_key_is_what_the_crm_says_never_the_host_or_the_credential(tmp_path):
-    from segsync.connect import account_key, connect
+    from segsync.sync.connect import account_key, connect
 
     env = {"SEGSYNC_FAKE_TOKEN": TOKEN, "SEGSYNC_FAKE_BASE_URL": "http://127.0.0.1:9/v3"}
     crm = FakeCRM(secret=TOKEN).register("engine-test")
@@ -765,8 +765,8 @@ def test_account_key_is_what_the_crm_says_never_the_host_or_the_credential(tmp_p
 
 
 def test_an_unusable_account_id_stops_before_anything_is_read(tmp_path):
-    from segsync.connect import account_key, connect
     from segsync.errors import PlatformError
+    from segsync.sync.connect import account_key, connect
 
     crm = FakeCRM(secret=TOKEN, account_id="no spaces allowed").register("engine-test")
     platform = connect(project(tmp_path), "fake", registry=fake_registry(), env={"SEGSYNC_FAKE_TOKEN": TOKEN})
@@ -778,8 +778,8 @@ def test_an_unusable_account_id_stops_before_anything_is_read(tmp_path):
 def test_another_account_on_the_same_host_reuses_nothing_remembered(tmp_path, caplog):
     """Token switched to another account: its own lists are never touched through ids
     remembered for the first, and purchases cached for the first are never counted."""
-    from segsync.engine import sync_project
-    from segsync.state import StateStore
+    from segsync.sync.engine import sync_project
+    from segsync.sync.state import StateStore
 
     clock = FakeClock()
     config = project(tmp_path)
@@ -810,8 +810,8 @@ def test_another_account_on_the_same_host_reuses_nothing_remembered(tmp_path, ca
 
 
 def test_sync_project_end_to_end_with_the_standard_pack(tmp_path):
-    from segsync.engine import sync_project
     from segsync.sandbox import demo_dataset
+    from segsync.sync.engine import sync_project
 
     clock = FakeClock()
     crm = FakeCRM(secret=TOKEN, clock=clock).register("engine-test")

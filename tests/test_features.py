@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from segsync.config import RfmSettings
+from segsync.core.features import BUILTIN_FEATURES, RFM_FEATURES, summarise
+from segsync.core.models import Contact, Purchase, PurchaseSummary
 from segsync.errors import PluginError
-from segsync.features import BUILTIN_FEATURES, RFM_FEATURES, summarise
-from segsync.models import Contact, Purchase, PurchaseSummary
-from segsync.plugins import build_registry, make_plugin_manager
+from segsync.plugins.manager import build_registry, make_plugin_manager
+from segsync.project.config import RfmSettings
 
 AS_OF = dt.date(2025, 6, 30)
 

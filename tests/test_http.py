@@ -1,10 +1,10 @@
-"""segsync.http: header values every plugin reads the same way (issue 7.4)."""
+"""segsync.sync.http: header values every plugin reads the same way (issue 7.4)."""
 
 from __future__ import annotations
 
 import pytest
 
-from segsync.http import header, header_count, header_number
+from segsync.sync.http import header, header_count, header_number
 
 
 @pytest.mark.parametrize(

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from segsync.lint import Finding, describe, lint
-from segsync.manifest import SegmentPack, load_pack
-from segsync.plugins import build_registry, make_plugin_manager
-from segsync.registry import Registry
-from segsync.rules import DEFAULT_PROPERTIES, bind
+from segsync.core.lint import Finding, describe, lint
+from segsync.core.rules import DEFAULT_PROPERTIES, bind
+from segsync.plugins.manager import build_registry, make_plugin_manager
+from segsync.plugins.registry import Registry
+from segsync.project.manifest import SegmentPack, load_pack
 
 AS_OF_FOR_RULES = dt.date(2000, 1, 1)
 

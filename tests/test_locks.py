@@ -18,8 +18,8 @@ import pytest
 
 from segsync.cli import main
 from segsync.errors import JobLocked
-from segsync.locks import KernelLocks, LockOwner, process_started
-from segsync.state import StateStore
+from segsync.sync.locks import KernelLocks, LockOwner, process_started
+from segsync.sync.state import StateStore
 from segsync.testing import FakeWallClock
 
 AS_OF = dt.date(2026, 1, 15)
@@ -48,7 +48,7 @@ def test_a_killed_process_is_seen_dead_at_once_and_a_live_one_is_not(tmp_path):
     script = textwrap.dedent(
         f"""
         import sys, time
-        from segsync.state import StateStore
+        from segsync.sync.state import StateStore
         store = StateStore({str(path)!r})
         store.acquire_lock("fake", "fake:1")
         print("locked", flush=True)

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from segsync.config import parse_config
+from segsync.core.rules import AllOf, Condition, evaluate
 from segsync.errors import ConfigError, ManifestError
-from segsync.manifest import (
+from segsync.plugins.manager import build_registry, make_plugin_manager
+from segsync.plugins.registry import Registry
+from segsync.project.config import parse_config
+from segsync.project.manifest import (
     RFM_SEGMENT_FIELD,
     SHIPPED_DIR,
     PlatformManifest,
@@ -20,9 +23,6 @@ from segsync.manifest import (
     load_platform_manifest,
     validate_manifest_file,
 )
-from segsync.plugins import build_registry, make_plugin_manager
-from segsync.registry import Registry
-from segsync.rules import AllOf, Condition, evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST_FILES = sorted([*(ROOT / "manifests").glob("*.toml"), *(ROOT / "plugins").glob("*/*/manifest.toml")])

@@ -9,8 +9,16 @@ from decimal import Decimal
 
 import pytest
 
-from segsync.models import FieldOption, FieldSpec, FieldValue, ListSpec, Rejection, RemoteField, RemoteList
-from segsync.plan import (
+from segsync.core.models import (
+    FieldOption,
+    FieldSpec,
+    FieldValue,
+    ListSpec,
+    Rejection,
+    RemoteField,
+    RemoteList,
+)
+from segsync.core.plan import (
     FIELDS_TARGET,
     AddMembers,
     CreateFields,
@@ -27,7 +35,7 @@ from segsync.plan import (
     normalize,
     same_value,
 )
-from segsync.retry import RateWindow
+from segsync.sync.runner import RateWindow
 
 TIER = FieldSpec(
     key="segsync_tier",

@@ -9,14 +9,15 @@ import textwrap
 import pytest
 
 import segsync.testing.fake
-from segsync import hookimpl, hookspecs
-from segsync.engine import run_sync
+from segsync import hookimpl
+from segsync.core.report import JobInfo
 from segsync.errors import PluginError
-from segsync.plugins import Hooks, build_registry, list_plugins, make_plugin_manager
-from segsync.registry import PlatformRegister
-from segsync.report import JobInfo
+from segsync.plugins import hookspecs
+from segsync.plugins.manager import Hooks, build_registry, list_plugins, make_plugin_manager
+from segsync.plugins.registry import PlatformRegister
 from segsync.sandbox import demo_dataset
-from segsync.state import StateStore
+from segsync.sync.engine import run_sync
+from segsync.sync.state import StateStore
 from segsync.testing import FakeClock, FakePlatform, FakeWallClock, FakeWorld, make_runner
 from segsync.testing.reliability import standard_spec
 
@@ -332,7 +333,7 @@ def test_register_hooks_run_through_pluggys_call_loop(capsys):
 
 
 def test_register_objects_have_named_methods():
-    from segsync.registry import FeatureRegister, OperatorRegister, PlatformRegister, Registry
+    from segsync.plugins.registry import FeatureRegister, OperatorRegister, PlatformRegister, Registry
 
     registry = Registry()
     FeatureRegister(registry, "p").add_feature("f1", lambda c, s, a: 1, type="number")

@@ -1,4 +1,4 @@
-"""The one retry layer and the throttle (segsync.retry.CallRunner), on a fake clock."""
+"""The one retry layer and the throttle (segsync.sync.runner.CallRunner), on a fake clock."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from segsync.errors import (
     SyncPaused,
     TransientError,
 )
-from segsync.retry import CallRunner, RateWindow, RetryPolicy
+from segsync.sync.runner import CallRunner, RateWindow, RetryPolicy
 from segsync.testing import FakeClock
 
 

@@ -8,15 +8,15 @@ from decimal import Decimal
 
 import pytest
 
-from segsync.config import RfmSettings
-from segsync.models import PurchaseSummary
-from segsync.rfm import (
+from segsync.core.models import PurchaseSummary
+from segsync.core.rfm import (
     RfmScores,
     fixed_recency_scores,
     fixed_scores,
     quantile_scores,
     score_population,
 )
+from segsync.project.config import RfmSettings
 
 AS_OF = dt.date(2025, 6, 30)
 

@@ -8,9 +8,7 @@ from typing import Any
 
 import pytest
 
-from segsync.plugins import build_registry, make_plugin_manager
-from segsync.registry import Registry
-from segsync.rules import (
+from segsync.core.rules import (
     ALWAYS,
     DEFAULT_PROPERTIES,
     INVALID,
@@ -25,6 +23,8 @@ from segsync.rules import (
     parse_rule,
     rule_fields,
 )
+from segsync.plugins.manager import build_registry, make_plugin_manager
+from segsync.plugins.registry import Registry
 
 AS_OF = dt.date(2025, 6, 15)
 
@@ -171,7 +171,7 @@ def test_empty_combinators(ctx):
 
 def test_plugin_operator_gets_typed_values(registry):
     # An operator registered without types applies to any field and sees converted values.
-    from segsync.registry import OperatorRegister
+    from segsync.plugins.registry import OperatorRegister
 
     custom = Registry(features=registry.features, operators=dict(registry.operators))
     OperatorRegister(custom, "test-plugin")("divisible_by", lambda v, arg, as_of: v % arg == 0)

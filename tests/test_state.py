@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
+from segsync.core.models import ContactUpdate, Purchase, RecordFailure, Rejection
+from segsync.core.report import SyncReport
 from segsync.errors import JobLocked, StateError
-from segsync.models import ContactUpdate, Purchase, RecordFailure, Rejection
-from segsync.report import SyncReport
-from segsync.state import (
+from segsync.sync.state import (
     SCHEMA_VERSION,
     LockOwner,
     StateStore,

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from segsync.cli import main
+from segsync.core.models import Rejection
 from segsync.errors import StateError
-from segsync.models import Rejection
-from segsync.state import StateStore
+from segsync.sync.state import StateStore
 
 AS_OF = dt.date(2026, 1, 15)
 
@@ -69,7 +69,7 @@ def test_a_store_that_is_not_a_database_says_the_same(project, capsys):
 
 
 def test_a_read_only_store_is_read_but_a_write_says_what_to_make_writable(project, capsys, monkeypatch):
-    from segsync.state import LockOwner
+    from segsync.sync.state import LockOwner
 
     filled_store(project)
     with StateStore(project, owner=LockOwner(9, "another-host")) as other:
@@ -80,7 +80,7 @@ def test_a_read_only_store_is_read_but_a_write_says_what_to_make_writable(projec
         kwargs["uri"] = True
         return real_connect(f"file:{path}?mode=ro", *args, **kwargs)
 
-    monkeypatch.setattr("segsync.state.sqlite3.connect", read_only)
+    monkeypatch.setattr("segsync.sync.state.sqlite3.connect", read_only)
     assert main(["jobs"]) == 0  # reading needs no write access
     capsys.readouterr()
     assert main(["unlock"]) == 1

@@ -1,15 +1,15 @@
 """Built-in features, registered through the same hook plugins use.
 
-The functions live in :mod:`segsync.features`; the RFM scores are registered here too, so
+The functions live in :mod:`segsync.core.features`; the RFM scores are registered here too, so
 rules can name them and are type-checked against them, but their values come from
-:func:`segsync.compute.compute`, which scores the whole population at once.
+:func:`segsync.core.desired.compute`, which scores the whole population at once.
 """
 
 from __future__ import annotations
 
-from segsync.features import BUILTIN_FEATURES, RFM_FEATURES, population_feature
-from segsync.hookspecs import hookimpl
-from segsync.registry import FeatureRegister
+from segsync.core.features import BUILTIN_FEATURES, RFM_FEATURES, population_feature
+from segsync.plugins.hookspecs import hookimpl
+from segsync.plugins.registry import FeatureRegister
 
 
 @hookimpl

@@ -3,7 +3,7 @@
 Each ``test(value, arg, as_of)`` receives a value already read as the field's type (numbers
 as ``Decimal``/``int``, dates as ``datetime.date``) and an ``arg`` the rule parser already
 checked and converted; missing and unreadable values never reach these functions (see
-:mod:`segsync.rules`), except for ``exists``, which is about presence.
+:mod:`segsync.core.rules`), except for ``exists``, which is about presence.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from segsync.hookspecs import hookimpl
-from segsync.registry import FeatureType, OperatorRegister
+from segsync.plugins.hookspecs import hookimpl
+from segsync.plugins.registry import FeatureType, OperatorRegister
 
 
 def eq(value: Any, arg: Any, as_of: dt.date) -> bool:

@@ -12,7 +12,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar, Protocol
 
-from segsync.retry import Clock
 from segsync.sandbox.seed import (
     SeedData,
     SeedError,
@@ -29,6 +28,7 @@ from segsync.sandbox.server import (
     Response,
     derived_account_id,
 )
+from segsync.sync.runner import Clock
 
 
 class Sandbox(Protocol):

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from segsync.retry import Clock, SystemClock
+from segsync.sync.runner import Clock, SystemClock
 
 SECRET_HEADERS = frozenset({"authorization", "api-key", "cookie", "proxy-authorization"})
 

@@ -12,7 +12,7 @@ test then runs against a fresh account seeded with a small demo store::
         def world(self):
             return SandboxWorld(HubSpotPlatform, settings={"timeout": 0.2})
 
-The tests pin down the conventions the engine relies on (see :mod:`segsync.platform`): pulls
+The tests pin down the conventions the engine relies on (see :mod:`segsync.sync.platform`): pulls
 yield every seeded record once, as a record or a rejection; fields are created only when
 missing and type conflicts are detected; lists are found by name and by id, and a deleted list
 is gone; memberships and writes are idempotent and respect the batch maxima; values read back
@@ -35,8 +35,7 @@ from typing import ClassVar, get_args
 
 import pytest
 
-from segsync.errors import AuthError, PlatformError
-from segsync.models import (
+from segsync.core.models import (
     Contact,
     ContactUpdate,
     FieldOption,
@@ -47,9 +46,10 @@ from segsync.models import (
     Rejection,
     RemoteField,
 )
-from segsync.platform import CostKind, Platform
-from segsync.retry import CallRunner, RetryPolicy
+from segsync.errors import AuthError, PlatformError
 from segsync.sandbox import SeedData, demo_dataset
+from segsync.sync.platform import CostKind, Platform
+from segsync.sync.runner import CallRunner, RetryPolicy
 from segsync.testing.clock import FakeClock
 from segsync.testing.world import World, make_runner
 
@@ -166,7 +166,7 @@ class PlatformContract:
     def test_account_id_is_the_crms_stable_id_and_never_the_secret(
         self, platform: Platform, started: World, runner: CallRunner
     ) -> None:
-        from segsync.connect import account_key
+        from segsync.sync.connect import account_key
 
         first, again = platform.account_id(), platform.account_id()
         assert first == again

@@ -1,4 +1,4 @@
-"""An in-memory CRM (:class:`FakeCRM`) and a :class:`~segsync.platform.Platform` over it.
+"""An in-memory CRM (:class:`FakeCRM`) and a :class:`~segsync.sync.platform.Platform` over it.
 
 :class:`FakePlatform` (registry name ``"fake"``) follows every convention of the protocol the
 way a real plugin must: each request goes through ``runner.call`` exactly once, errors are
@@ -36,17 +36,7 @@ from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from pydantic import Field, SecretStr
 
-from segsync.errors import (
-    AuthError,
-    ConfigError,
-    PermanentError,
-    PermissionDenied,
-    PlatformError,
-    RateLimited,
-    TransientError,
-)
-from segsync.hookspecs import hookimpl
-from segsync.models import (
+from segsync.core.models import (
     Contact,
     ContactUpdate,
     FieldSpec,
@@ -60,12 +50,22 @@ from segsync.models import (
     RemoteList,
     WriteResult,
 )
-from segsync.plan import natural_key
-from segsync.platform import CostKind, Platform, PlatformLimits, PlatformSettings
-from segsync.registry import PlatformRegister
-from segsync.retry import CallRunner, Clock, RateWindow
+from segsync.core.plan import natural_key
+from segsync.errors import (
+    AuthError,
+    ConfigError,
+    PermanentError,
+    PermissionDenied,
+    PlatformError,
+    RateLimited,
+    TransientError,
+)
+from segsync.plugins.hookspecs import hookimpl
+from segsync.plugins.registry import PlatformRegister
 from segsync.sandbox import FaultPlan, SeedData
 from segsync.sandbox.server import RateWindows, _FaultState
+from segsync.sync.platform import CostKind, Platform, PlatformLimits, PlatformSettings
+from segsync.sync.runner import CallRunner, Clock, RateWindow
 
 if TYPE_CHECKING:
     from segsync.sandbox import Sandbox
@@ -151,8 +151,8 @@ class FakeCRM:
         scopes: Sequence[str] = ("crm.read", "crm.write"),
         account_id: str | None = None,
     ) -> None:
-        from segsync.retry import SystemClock
         from segsync.sandbox import derived_account_id
+        from segsync.sync.runner import SystemClock
 
         self.secret = secret
         self.account_id = account_id or derived_account_id(secret)
@@ -385,7 +385,7 @@ class FakeSettings(PlatformSettings):
 
 
 class FakePlatform:
-    """The in-memory CRM as a :class:`~segsync.platform.Platform`.
+    """The in-memory CRM as a :class:`~segsync.sync.platform.Platform`.
 
     Contacts, members and writes use the fast ``"contacts"`` bucket; fields, lists and deals
     use the hourly ``"other"`` bucket, so plans and pauses behave as they do on Brevo.

@@ -36,14 +36,14 @@ from typing import Any, ClassVar, TypeVar
 
 import pytest
 
-from segsync.engine import SyncResult, SyncSpec, project_spec, run_sync
+from segsync.core.report import SegmentChange
 from segsync.errors import PlatformError, SyncPaused
-from segsync.hookspecs import hookimpl
-from segsync.report import SegmentChange
-from segsync.retry import CallRunner, RetryPolicy
+from segsync.plugins.hookspecs import hookimpl
 from segsync.sandbox import FaultPlan, SeedData, demo_dataset
 from segsync.sandbox.server import FAULT_KINDS
-from segsync.state import LockOwner, StateStore
+from segsync.sync.engine import SyncResult, SyncSpec, project_spec, run_sync
+from segsync.sync.runner import CallRunner, RetryPolicy
+from segsync.sync.state import LockOwner, StateStore
 from segsync.testing.clock import FakeClock, FakeWallClock
 from segsync.testing.world import World
 
@@ -126,9 +126,9 @@ class _OnFirstChange:
 
 def standard_spec() -> SyncSpec:
     """The default project (``segsync init``'s config: the standard RFM pack)."""
-    from segsync.config import ProjectConfig
-    from segsync.manifest import load_packs
-    from segsync.plugins import build_registry, make_plugin_manager
+    from segsync.plugins.manager import build_registry, make_plugin_manager
+    from segsync.project.config import ProjectConfig
+    from segsync.project.manifest import load_packs
 
     registry = build_registry(make_plugin_manager(load_entrypoints=False))
     config = ProjectConfig()
@@ -228,7 +228,7 @@ class ReliabilityHarness:
         plugins: tuple[object, ...] = (),
     ) -> SyncResult:
         """One ``segsync sync`` as a new process (new pid; earlier pids count as dead)."""
-        from segsync.plugins import Hooks, make_plugin_manager
+        from segsync.plugins.manager import Hooks, make_plugin_manager
 
         run.pid += 1
         pm = make_plugin_manager(load_entrypoints=False)

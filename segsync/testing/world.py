@@ -20,9 +20,9 @@ from typing import Any, Protocol
 
 from pydantic import SecretStr
 
-from segsync.platform import Platform, PlatformSettings
-from segsync.retry import CallRunner, Clock, RetryPolicy
 from segsync.sandbox import FaultPlan, Sandbox, SeedData
+from segsync.sync.platform import Platform, PlatformSettings
+from segsync.sync.runner import CallRunner, Clock, RetryPolicy
 from segsync.testing.fake import FakeCRM, FakePlatform, FakeSettings
 
 

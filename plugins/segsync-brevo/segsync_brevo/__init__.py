@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from segsync import hookimpl
-from segsync.platform import Platform
+from segsync.sync.platform import Platform
 from segsync_brevo.platform import BrevoPlatform
 
 

@@ -33,7 +33,7 @@ from segsync import (
     RateLimited,
     TransientError,
 )
-from segsync.http import header, header_count, header_number
+from segsync.sync.http import header, header_count, header_number
 
 PLATFORM = "brevo"
 SECRET_ENV = "SEGSYNC_BREVO_API_KEY"  # noqa: S105 - the variable name, not a secret

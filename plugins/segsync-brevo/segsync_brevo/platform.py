@@ -76,7 +76,7 @@ from segsync_brevo.client import (
 from segsync_brevo.config import BASE_URL_ENV, CONTACTS, DEFAULT_BASE_URL, OTHER, BrevoSettings
 
 if TYPE_CHECKING:
-    from segsync.manifest import PlatformManifest
+    from segsync.project.manifest import PlatformManifest
     from segsync.sandbox import Sandbox
 
 MANIFEST_PATH = Path(__file__).with_name("manifest.toml")
@@ -160,7 +160,7 @@ class BrevoPlatform:
     @classmethod
     def manifest(cls) -> PlatformManifest:
         """What the plugin needs (API key areas), obeys (limits) and creates in Brevo."""
-        from segsync.manifest import load_platform_manifest
+        from segsync.project.manifest import load_platform_manifest
 
         return load_platform_manifest(MANIFEST_PATH)
 

@@ -38,7 +38,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
-from segsync.retry import Clock, SystemClock
 from segsync.sandbox import (
     EmulatorServer,
     FaultPlan,
@@ -49,6 +48,7 @@ from segsync.sandbox import (
     SeedRules,
     check_seed,
 )
+from segsync.sync.runner import Clock, SystemClock
 from segsync_brevo.config import RATE_TIERS, BrevoSettings, bucket_for_path
 from segsync_brevo.mapping import NEUTRAL_ATTRIBUTES, parse_datetime, text_of, to_decimal
 

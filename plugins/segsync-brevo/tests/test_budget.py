@@ -16,9 +16,9 @@ import pytest
 from pydantic import SecretStr
 
 from segsync import CallRunner, RetryPolicy, SyncPaused
-from segsync.engine import SyncResult, run_sync
 from segsync.sandbox import SeedData, demo_dataset
-from segsync.state import LockOwner, StateStore
+from segsync.sync.engine import SyncResult, run_sync
+from segsync.sync.state import LockOwner, StateStore
 from segsync.testing import FakeClock, FakeWallClock
 from segsync.testing.reliability import standard_spec
 from segsync_brevo.config import OTHER, BrevoSettings

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from segsync import Contact, ContactUpdate, FieldSpec
-from segsync.state import LockOwner, StateStore
+from segsync.sync.state import LockOwner, StateStore
 from segsync.testing import FakeWallClock
 from segsync.testing.reliability import standard_spec
 from segsync_brevo.platform import BrevoPlatform
@@ -190,6 +190,6 @@ def test_a_sync_counts_only_contacts_whose_values_brevo_holds(sandbox, clock, se
 
 
 def sync(platform: BrevoPlatform, store: StateStore):
-    from segsync.engine import run_sync
+    from segsync.sync.engine import run_sync
 
     return run_sync(platform, standard_spec(), store=store, account="dup", as_of=AS_OF)

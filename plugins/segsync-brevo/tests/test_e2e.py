@@ -36,7 +36,7 @@ from segsync import (
     SyncPaused,
     TransientError,
 )
-from segsync.platform import PlatformSettings
+from segsync.sync.platform import PlatformSettings
 from segsync_brevo.config import BrevoSettings
 from segsync_brevo.platform import BrevoPlatform
 

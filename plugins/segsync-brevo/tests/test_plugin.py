@@ -12,8 +12,8 @@ import httpx
 from pydantic import SecretStr
 
 from segsync import CallRunner
-from segsync.manifest import load_platform_manifest
-from segsync.plugins import build_registry, make_plugin_manager
+from segsync.plugins.manager import build_registry, make_plugin_manager
+from segsync.project.manifest import load_platform_manifest
 from segsync_brevo.config import BrevoSettings
 from segsync_brevo.platform import BrevoPlatform
 from segsync_brevo.sandbox import BrevoSandbox

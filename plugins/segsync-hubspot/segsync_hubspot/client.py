@@ -30,7 +30,7 @@ from segsync import (
     SegsyncError,
     TransientError,
 )
-from segsync.http import header, header_count, header_number
+from segsync.sync.http import header, header_count, header_number
 from segsync_hubspot.config import HubSpotSettings
 
 PLATFORM = "hubspot"

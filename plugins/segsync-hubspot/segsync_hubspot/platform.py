@@ -1,4 +1,4 @@
-"""HubSpot as a segsync :class:`~segsync.platform.Platform`.
+"""HubSpot as a segsync :class:`~segsync.sync.platform.Platform`.
 
 Calls and their costs (crm-api-facts §1.12): contacts and deals are read in GET pages of 100,
 deal→contact associations with the v4 batch read (1000 deals a call, plus one more input per
@@ -37,13 +37,13 @@ from segsync import (
     RemoteList,
     WriteResult,
 )
-from segsync.retry import CallRunner
+from segsync.sync.runner import CallRunner
 from segsync_hubspot import mapping
 from segsync_hubspot.client import PLATFORM, HubSpotClient
 from segsync_hubspot.config import HubSpotSettings
 
 if TYPE_CHECKING:
-    from segsync.manifest import PlatformManifest
+    from segsync.project.manifest import PlatformManifest
     from segsync.sandbox import Sandbox
 
 #: Scopes needed, limits obeyed and objects created, for ``segsync check`` and the docs.
@@ -110,7 +110,7 @@ class HubSpotPlatform:
 
     @classmethod
     def manifest(cls) -> PlatformManifest:
-        from segsync.manifest import load_platform_manifest
+        from segsync.project.manifest import load_platform_manifest
 
         return load_platform_manifest(MANIFEST_PATH)
 

@@ -24,7 +24,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
-from segsync.retry import Clock
 from segsync.sandbox import (
     EmulatorServer,
     FaultPlan,
@@ -35,6 +34,7 @@ from segsync.sandbox import (
     SeedRules,
     derived_account_id,
 )
+from segsync.sync.runner import Clock
 from segsync_hubspot.sandbox_account import (
     HOME_PIPELINE,
     SEED_RULES,

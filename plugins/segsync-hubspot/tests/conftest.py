@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from segsync.retry import CallRunner, RetryPolicy
 from segsync.sandbox import SeedData, demo_dataset
 from segsync.sandbox.seed import SeedContact, SeedPurchase
+from segsync.sync.runner import CallRunner, RetryPolicy
 from segsync.testing import FakeClock
 from segsync_hubspot.config import HubSpotSettings
 from segsync_hubspot.platform import HubSpotPlatform

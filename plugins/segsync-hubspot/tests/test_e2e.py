@@ -23,8 +23,8 @@ from segsync import (
     Rejection,
     TransientError,
 )
-from segsync.retry import RetryPolicy
 from segsync.sandbox import FaultPlan, Request, Response, SeedData
+from segsync.sync.runner import RetryPolicy
 from segsync.testing import FakeClock
 from segsync_hubspot.platform import SCOPES, HubSpotPlatform
 from segsync_hubspot.sandbox import HubSpotSandbox

@@ -6,9 +6,9 @@ import pydantic
 import pytest
 from pydantic import SecretStr
 
-from segsync.platform import Platform
-from segsync.plugins import build_registry, make_plugin_manager
-from segsync.retry import CallRunner, RateWindow
+from segsync.plugins.manager import build_registry, make_plugin_manager
+from segsync.sync.platform import Platform
+from segsync.sync.runner import CallRunner, RateWindow
 from segsync_hubspot import platform as hs_platform
 from segsync_hubspot.config import HubSpotSettings
 from segsync_hubspot.platform import SCOPES, HubSpotPlatform

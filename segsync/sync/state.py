@@ -33,11 +33,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
+from segsync.core.models import ContactUpdate, FieldValue, Purchase, RecordFailure, Rejection
+from segsync.core.report import JobInfo, JobStatus, SyncReport
 from segsync.errors import JobLocked, StateError
-from segsync.locks import KernelLocks, same_process_alive
-from segsync.locks import LockOwner as LockOwner  # re-exported: tests and harnesses name owners
-from segsync.models import ContactUpdate, FieldValue, Purchase, RecordFailure, Rejection
-from segsync.report import JobInfo, JobStatus, SyncReport
+from segsync.sync.locks import KernelLocks, same_process_alive
+from segsync.sync.locks import LockOwner as LockOwner  # re-exported: tests and harnesses name owners
 
 SCHEMA_VERSION = 2
 #: A lock whose owner has not written a heartbeat for this long is considered dead. Owners
@@ -642,7 +642,7 @@ class StateStore:
         ]
 
     # -- account lock ---------------------------------------------------------------------
-    # The row says who holds the lock; segsync.locks says whether that process lives.
+    # The row says who holds the lock; segsync.sync.locks says whether that process lives.
 
     def _owner_alive(self, holder: LockInfo, kernel: bool | None) -> bool:
         """``kernel``: True if this process just took the account's kernel lock, False if a live

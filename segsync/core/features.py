@@ -1,6 +1,6 @@
 """Per-contact purchase aggregates and the built-in features computed from them.
 
-:func:`summarise` turns raw purchases into one :class:`~segsync.models.PurchaseSummary` per
+:func:`summarise` turns raw purchases into one :class:`~segsync.core.models.PurchaseSummary` per
 contact, applying every purchase-related choice of ``[rfm]`` (currency, refunds, zero
 amounts, frequency window) and rejecting what cannot be used. The feature functions below
 are registered by :mod:`segsync.default_plugins.features`; they are pure functions of
@@ -14,12 +14,12 @@ from collections.abc import Container, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from segsync.core.models import Contact, Purchase, PurchaseSummary, Rejection
 from segsync.errors import PluginError
-from segsync.models import Contact, Purchase, PurchaseSummary, Rejection
-from segsync.registry import FeatureFn, FeatureType
+from segsync.plugins.registry import FeatureFn, FeatureType
 
 if TYPE_CHECKING:
-    from segsync.config import RfmSettings
+    from segsync.project.config import RfmSettings
 
 ZERO = Decimal(0)
 #: The row of a contact ``summarise`` was told to leave out (shared: never written to).
@@ -182,7 +182,7 @@ def has_purchased(contact: Contact, summary: PurchaseSummary | None, as_of: dt.d
 
 
 #: Features scored over the whole population of customers, so no per-contact function can
-#: compute them; :func:`segsync.compute.compute` supplies their values to rules.
+#: compute them; :func:`segsync.core.desired.compute` supplies their values to rules.
 RFM_FEATURES: dict[str, tuple[FeatureType, str]] = {
     "rfm_r": ("number", "recency score, 1 (longest ago) to bins (most recent); none without purchases"),
     "rfm_f": ("number", "frequency score, 1 to bins; none without purchases"),
@@ -196,7 +196,7 @@ def population_feature(name: str) -> FeatureFn:
 
     def needs_population(contact: Contact, summary: PurchaseSummary | None, as_of: dt.date) -> Any:
         raise PluginError(
-            f"feature {name!r} is scored across all customers; use segsync.compute.compute, "
+            f"feature {name!r} is scored across all customers; use segsync.core.desired.compute, "
             "which provides it to rules, instead of calling it per contact"
         )
 

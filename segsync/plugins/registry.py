@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from segsync.core.models import Contact, FieldValue, PurchaseSummary
 from segsync.errors import PluginError, UnknownPlatform
-from segsync.models import Contact, FieldValue, PurchaseSummary
-from segsync.platform import Platform, PlatformSettings
+from segsync.sync.platform import Platform, PlatformSettings
 
 FeatureType = Literal["number", "string", "date", "boolean"]
 ArgKind = Literal["none", "scalar", "list", "pair", "days"]
@@ -116,7 +116,7 @@ class PlatformRegister:
         self.add_platform(cls)
 
     def add_platform(self, cls: type[Platform]) -> None:
-        """Add a class satisfying :class:`segsync.platform.Platform`; its ``name`` must be unique."""
+        """Add a class satisfying :class:`segsync.sync.platform.Platform`; its ``name`` must be unique."""
         missing = [a for a in (*_PLATFORM_ATTRS, *_PLATFORM_METHODS) if not hasattr(cls, a)]
         if missing:
             raise PluginError(

@@ -9,13 +9,13 @@ Conventions every implementation follows (the contract suite in :mod:`segsync.te
 checks them):
 
 * Pulls are generators that page internally and yield records as they come, with per-record
-  problems yielded as :class:`~segsync.models.Rejection` instead of raised.
+  problems yielded as :class:`~segsync.core.models.Rejection` instead of raised.
 * ``FieldSpec.key`` and ``ListSpec.key`` are platform-neutral; the platform maps them to its
   own names. Contacts yielded by ``iter_contacts`` carry the current values of the requested
   managed fields in ``Contact.managed``, parsed back into core types, so re-planning against
   the CRM compares like with like.
 * Writes take at most ``limits.write_batch`` / ``limits.membership_batch`` records and return
-  a :class:`~segsync.models.WriteResult` naming every record that failed and why; a whole-call
+  a :class:`~segsync.core.models.WriteResult` naming every record that failed and why; a whole-call
   failure raises a :mod:`segsync.errors` error. Writes are idempotent: sending the same batch
   twice leaves the CRM as sending it once.
 * Errors never carry SDK exception text (it holds headers and CRM bodies).
@@ -30,8 +30,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from segsync.errors import ConfigError
-from segsync.models import (
+from segsync.core.models import (
     Contact,
     ContactUpdate,
     FieldSpec,
@@ -43,7 +42,8 @@ from segsync.models import (
     RemoteList,
     WriteResult,
 )
-from segsync.retry import CallRunner, RateWindow
+from segsync.errors import ConfigError
+from segsync.sync.runner import CallRunner, RateWindow
 
 if TYPE_CHECKING:
     from segsync.sandbox import Sandbox

@@ -17,24 +17,24 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from segsync.app import render_report
 from segsync.errors import ConfigError, SyncPaused
-from segsync.output import Progress, human_duration, money, table
-from segsync.plugins import Hooks, build_registry, make_plugin_manager
-from segsync.retry import SimulatedClock, SimulatedWallClock
+from segsync.plugins.manager import Hooks, build_registry, make_plugin_manager
+from segsync.project.app import render_report
+from segsync.project.output import Progress, human_duration, money, table
+from segsync.sync.runner import SimulatedClock, SimulatedWallClock
 
 if TYPE_CHECKING:
-    from segsync.compute import Desired
-    from segsync.engine import SyncResult
+    from segsync.core.desired import Desired
+    from segsync.sync.engine import SyncResult
 
 #: The segments a demo purchase moves someone out of, best first (RFM R×F map keys).
 LAPSED = ("at_risk", "cant_lose_them", "hibernating", "about_to_sleep", "need_attention")
 
 
 def run_demo(*, platform: str, contacts: int, folder: Path | None, as_of: dt.date) -> int:
-    from segsync.config import load_config
-    from segsync.engine import sync_project
+    from segsync.project.config import load_config
     from segsync.sandbox import demo_dataset
+    from segsync.sync.engine import sync_project
 
     pm = make_plugin_manager()
     registry = build_registry(pm)
@@ -133,7 +133,7 @@ def _demo_config(platform: str, base_url: str) -> str:
 
 
 def _computed(result: SyncResult) -> Desired:
-    from segsync.compute import Desired
+    from segsync.core.desired import Desired
 
     assert isinstance(result.desired, Desired), "a finished sync always carries its computed state"
     return result.desired

@@ -31,9 +31,9 @@ import tenacity
 from pydantic import BaseModel, ConfigDict, Field
 
 from segsync.errors import RateLimited, RetriableError, SyncPaused, retriable
-from segsync.output import human_duration
+from segsync.project.output import human_duration
 
-log = logging.getLogger("segsync.retry")
+log = logging.getLogger("segsync.sync.runner")
 T = TypeVar("T")
 
 

@@ -23,10 +23,10 @@ from typing import Any
 
 import pluggy
 
-from segsync import hookspecs
+from segsync.core.report import JobInfo, SegmentChange, SyncReport
 from segsync.errors import PluginError, SegsyncError
-from segsync.registry import FeatureRegister, OperatorRegister, PlatformRegister, Registry
-from segsync.report import JobInfo, SegmentChange, SyncReport
+from segsync.plugins import hookspecs
+from segsync.plugins.registry import FeatureRegister, OperatorRegister, PlatformRegister, Registry
 
 PROJECT = "segsync"
 DEFAULT_PLUGINS = (

@@ -27,7 +27,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from segsync.errors import ManifestError
-from segsync.registry import FeatureType, OperatorDef, OperatorFn, Registry
+from segsync.plugins.registry import FeatureType, OperatorDef, OperatorFn, Registry
 
 PropertyType = Literal["string", "number", "date"]
 

@@ -6,7 +6,7 @@
     [rfm]                every RFM scoring choice, explicit (RfmSettings)
     [segments]           packs to load, parameter overrides, [[segments.custom]] sets
     [properties]         extra contact properties rules may use: name = "string"|"number"|"date"
-    [retry]              how CRM calls are retried (segsync.retry.RetryPolicy)
+    [retry]              how CRM calls are retried (segsync.sync.runner.RetryPolicy)
     [platforms.<name>]   settings of one platform plugin, validated by that plugin's Settings
 
 Pure: reading the file is the only IO; no environment variables (secrets come from the
@@ -34,10 +34,10 @@ from pydantic import (
     model_validator,
 )
 
-from segsync.manifest import SetModel, display_path, parse_toml, read_text, validation_error
-from segsync.platform import PlatformSettings
-from segsync.retry import RetryPolicy
-from segsync.rules import DEFAULT_PROPERTIES, PropertyType
+from segsync.core.rules import DEFAULT_PROPERTIES, PropertyType
+from segsync.project.manifest import SetModel, display_path, parse_toml, read_text, validation_error
+from segsync.sync.platform import PlatformSettings
+from segsync.sync.runner import RetryPolicy
 
 CONFIG_NAME = "segsync.toml"
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]

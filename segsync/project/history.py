@@ -9,17 +9,17 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from segsync.app import find_config, selected_platforms
-from segsync.config import load_config
 from segsync.errors import ConfigError, JobLocked
-from segsync.output import table
+from segsync.project.app import find_config, selected_platforms
+from segsync.project.config import load_config
+from segsync.project.output import table
 
 if TYPE_CHECKING:
-    from segsync.state import FailureRecord, JobRecord, StateStore
+    from segsync.sync.state import FailureRecord, JobRecord, StateStore
 
 
 def _open(args: argparse.Namespace) -> StateStore | None:
-    from segsync.state import StateStore
+    from segsync.sync.state import StateStore
 
     config = load_config(find_config(args.config))
     if not config.state_path.is_file():
@@ -150,7 +150,7 @@ def show_job(args: argparse.Namespace) -> int:
 def unlock(args: argparse.Namespace) -> int:
     """``segsync unlock``: take over by hand a lock whose owner segsync cannot see (another host
     or container). A live owner on this host is never overridden."""
-    from segsync.state import StateStore
+    from segsync.sync.state import StateStore
 
     config = load_config(find_config(args.config))
     if not config.state_path.is_file():

@@ -34,9 +34,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
-from segsync.errors import ConfigError, ManifestError
-from segsync.registry import Registry
-from segsync.rules import (
+from segsync.core.rules import (
     ALWAYS,
     DEFAULT_PROPERTIES,
     PropertyType,
@@ -46,11 +44,13 @@ from segsync.rules import (
     parse_rule,
     rule_fields,
 )
+from segsync.errors import ConfigError, ManifestError
+from segsync.plugins.registry import Registry
 
 if TYPE_CHECKING:
-    from segsync.config import ProjectConfig
+    from segsync.project.config import ProjectConfig
 
-SHIPPED_DIR = Path(__file__).resolve().parent / "manifests"
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "manifests"  # segsync/manifests, in the wheel
 #: The managed enumeration field of the RFM set; previous segment and "since" track this set.
 RFM_SEGMENT_FIELD = "segsync_rfm_segment"
 #: Managed fields segsync writes itself; a segment set may not use these as its field.

@@ -5,8 +5,8 @@
     lock → job record → sync_started → resolve lists → pull contacts + purchases → compute
          → observe (fields, members) → plan → [dry run: stop here] → apply → sync_finished
 
-The engine talks to the CRM only through :class:`~segsync.platform.Platform`; every call goes
-through the platform's :class:`~segsync.retry.CallRunner` (throttle and the one retry layer).
+The engine talks to the CRM only through :class:`~segsync.sync.platform.Platform`; every call goes
+through the platform's :class:`~segsync.sync.runner.CallRunner` (throttle and the one retry layer).
 What makes a job safe to kill at any moment and run again:
 
 * plans are made against what the CRM really holds, so a re-run writes only what is missing;
@@ -32,8 +32,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from segsync.errors import ConfigError, PermanentError, SegsyncError, SyncPaused
-from segsync.models import (
+from segsync.core.models import (
     Contact,
     ContactUpdate,
     FieldSpec,
@@ -45,7 +44,7 @@ from segsync.models import (
     RemoteList,
     WriteResult,
 )
-from segsync.plan import (
+from segsync.core.plan import (
     FIELDS_TARGET,
     AddMembers,
     CreateFields,
@@ -61,18 +60,19 @@ from segsync.plan import (
     make_plan,
     natural_key,
 )
-from segsync.platform import Platform
-from segsync.report import JobInfo, JobStatus, SegmentChange, SyncReport
-from segsync.state import DEFAULT_STALE_AFTER, StateStore, scrub
+from segsync.core.report import JobInfo, JobStatus, SegmentChange, SyncReport
+from segsync.errors import ConfigError, PermanentError, SegsyncError, SyncPaused
+from segsync.sync.platform import Platform
+from segsync.sync.state import DEFAULT_STALE_AFTER, StateStore, scrub
 
 if TYPE_CHECKING:
-    from segsync.config import ProjectConfig
-    from segsync.plugins import Hooks
-    from segsync.registry import Registry
-    from segsync.retry import Clock
-    from segsync.state import WallClock
+    from segsync.plugins.manager import Hooks
+    from segsync.plugins.registry import Registry
+    from segsync.project.config import ProjectConfig
+    from segsync.sync.runner import Clock
+    from segsync.sync.state import WallClock
 
-log = logging.getLogger("segsync.engine")
+log = logging.getLogger("segsync.sync.engine")
 T = TypeVar("T")
 
 #: Purchases are saved to the cache in chunks of this many while pulling, when the platform
@@ -95,7 +95,7 @@ class SyncSpec:
     ``fields`` and ``lists`` are resolved and pulled before computing (Brevo-like platforms
     report memberships inline only for lists they are told about); ``properties`` are the
     contact properties the rules read; ``compute`` turns contacts and purchases into the
-    desired state (:func:`project_spec` binds :func:`segsync.compute.compute`).
+    desired state (:func:`project_spec` binds :func:`segsync.core.desired.compute`).
     """
 
     fields: tuple[FieldSpec, ...]
@@ -106,7 +106,7 @@ class SyncSpec:
 
 def project_spec(config: ProjectConfig, packs: Sequence[Any], registry: Registry) -> SyncSpec:
     """The :class:`SyncSpec` of a configured project (its segment packs already loaded)."""
-    from segsync.compute import compute, desired_fields, desired_lists, required_properties
+    from segsync.core.desired import compute, desired_fields, desired_lists, required_properties
 
     def run(contacts: Sequence[Contact], purchases: Sequence[Purchase], as_of: dt.date) -> Desired:
         return compute(contacts, purchases, config=config, packs=packs, registry=registry, as_of=as_of)
@@ -154,7 +154,7 @@ def run_sync(
     """Run one sync job (or, with ``dry_run``, everything up to the plan).
 
     ``account`` names the CRM account in the state store (see
-    :func:`segsync.connect.account_key`). ``max_failed_runs`` None means the runner's
+    :func:`segsync.sync.connect.account_key`). ``max_failed_runs`` None means the runner's
     ``RetryPolicy.max_failed_runs`` (``[retry]`` in segsync.toml). ``dynamic_lists`` None
     means: the platform's own ``dynamic_lists`` attribute when it has one (HubSpot DYNAMIC
     lists), else False.
@@ -201,8 +201,8 @@ def sync_project(
 ) -> SyncResult:
     """``segsync sync``/``plan`` for one configured platform: packs (loaded here unless the
     caller already has them), connection, store, job."""
-    from segsync.connect import account_key, connect
-    from segsync.manifest import load_packs
+    from segsync.project.manifest import load_packs
+    from segsync.sync.connect import account_key, connect
 
     packs = load_packs(config, registry) if packs is None else packs
     spec = project_spec(config, packs, registry)

@@ -32,12 +32,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from segsync.features import BUILTIN_FEATURES, RFM_FEATURES
-from segsync.manifest import SegmentPack, SegmentSet
-from segsync.models import Contact
-from segsync.registry import FeatureType, Registry
-from segsync.rfm import RfmScores
-from segsync.rules import PropertyType, bind, iter_conditions
+from segsync.core.features import BUILTIN_FEATURES, RFM_FEATURES
+from segsync.core.models import Contact
+from segsync.core.rfm import RfmScores
+from segsync.core.rules import PropertyType, bind, iter_conditions
+from segsync.plugins.registry import FeatureType, Registry
+from segsync.project.manifest import SegmentPack, SegmentSet
 
 LINT_AS_OF = dt.date(2000, 1, 1)
 DEFAULT_CAP = 20_000

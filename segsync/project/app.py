@@ -15,17 +15,17 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from segsync.config import CONFIG_NAME, ProjectConfig, effective_as_of, load_config
 from segsync.errors import ConfigError, SegsyncError, SyncPaused
-from segsync.output import Progress, human_duration
-from segsync.plugins import Hooks, build_registry, make_plugin_manager
-from segsync.registry import Registry
+from segsync.plugins.manager import Hooks, build_registry, make_plugin_manager
+from segsync.plugins.registry import Registry
+from segsync.project.config import CONFIG_NAME, ProjectConfig, effective_as_of, load_config
+from segsync.project.output import Progress, human_duration
 
 if TYPE_CHECKING:
-    from segsync.engine import Progress as SyncProgress
-    from segsync.engine import SyncResult, SyncSpec
-    from segsync.lint import Finding
-    from segsync.manifest import SegmentPack
+    from segsync.core.lint import Finding
+    from segsync.project.manifest import SegmentPack
+    from segsync.sync.engine import Progress as SyncProgress
+    from segsync.sync.engine import SyncResult, SyncSpec
 
 
 def find_config(path: Path | None) -> Path:
@@ -69,12 +69,12 @@ class Project:
     @functools.cached_property
     def packs(self) -> list[SegmentPack]:
         """The project's segment packs, loaded once per command (lint, plan and sync share them)."""
-        from segsync.manifest import load_packs
+        from segsync.project.manifest import load_packs
 
         return load_packs(self.config, self.registry)
 
     def lint(self, packs: Sequence[SegmentPack]) -> list[Finding]:
-        from segsync.lint import lint
+        from segsync.core.lint import lint
 
         return lint(packs, self.registry, self.config.properties, bins=self.config.rfm.bins)
 
@@ -90,8 +90,8 @@ class Project:
 
 
 def check(args: argparse.Namespace) -> int:
-    from segsync.connect import platform_settings
-    from segsync.engine import project_spec
+    from segsync.sync.connect import platform_settings
+    from segsync.sync.engine import project_spec
 
     project = Project(args.config)
     config, registry = project.config, project.registry
@@ -119,8 +119,8 @@ def check(args: argparse.Namespace) -> int:
 
 
 def _check_platform(project: Project, name: str, spec: SyncSpec) -> int:
-    from segsync.connect import account_key, connect
-    from segsync.state import StateStore
+    from segsync.sync.connect import account_key, connect
+    from segsync.sync.state import StateStore
 
     config = project.config
     platform = connect(config, name, registry=project.registry, env=project.env)
@@ -186,7 +186,7 @@ def _sync(
     full: bool = False,
     retry_failed: bool = False,
 ) -> SyncResult:
-    from segsync.engine import sync_project
+    from segsync.sync.engine import sync_project
 
     return sync_project(
         project.config,
@@ -248,8 +248,8 @@ def sync(args: argparse.Namespace) -> int:
 
 def _explain_paused_plan(project: Project, name: str, paused: SyncPaused) -> None:
     """A dry run that spent a rate budget while pulling: say what that means for a first sync."""
-    from segsync.connect import platform_settings
-    from segsync.state import StateStore
+    from segsync.sync.connect import platform_settings
+    from segsync.sync.state import StateStore
 
     cls = project.registry.platform(name)
     windows = cls.rate_buckets(platform_settings(cls, project.config, project.env)).values()
@@ -269,7 +269,7 @@ def _explain_paused_plan(project: Project, name: str, paused: SyncPaused) -> Non
 
 
 def render_report(name: str, report: object) -> str:
-    from segsync.report import SyncReport
+    from segsync.core.report import SyncReport
 
     assert isinstance(report, SyncReport)
     r = report

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from segsync.registry import FeatureRegister, OperatorRegister, PlatformRegister
-    from segsync.report import JobInfo, SegmentChange, SyncReport
+    from segsync.core.report import JobInfo, SegmentChange, SyncReport
+    from segsync.plugins.registry import FeatureRegister, OperatorRegister, PlatformRegister
 
 hookspec = pluggy.HookspecMarker("segsync")
 hookimpl = pluggy.HookimplMarker("segsync")
@@ -27,7 +27,7 @@ def register_platforms(register: PlatformRegister) -> None:
     """Register CRM platform classes: ``register(HubSpotPlatform)``.
 
     Called once when the plugin manager is built. The class must satisfy
-    :class:`segsync.platform.Platform`; its ``name`` must be unique across plugins.
+    :class:`segsync.sync.platform.Platform`; its ``name`` must be unique across plugins.
     """
 
 
@@ -36,8 +36,8 @@ def register_features(register: FeatureRegister) -> None:
     """Register per-contact computed fields usable in segment rules.
 
     ``register(name, compute, type="number", description="...")`` where
-    ``compute(contact, summary, as_of)`` gets the :class:`~segsync.models.Contact`, its
-    :class:`~segsync.models.PurchaseSummary` (None if it never bought) and the run's reference
+    ``compute(contact, summary, as_of)`` gets the :class:`~segsync.core.models.Contact`, its
+    :class:`~segsync.core.models.PurchaseSummary` (None if it never bought) and the run's reference
     date, and returns a value or None. Must be pure: no IO, no clock.
     """
 

@@ -1,4 +1,4 @@
-"""Build a connected :class:`~segsync.platform.Platform` from segsync.toml and the environment.
+"""Build a connected :class:`~segsync.sync.platform.Platform` from segsync.toml and the environment.
 
 Settings come from ``[platforms.<name>]`` validated by the plugin's ``Settings`` model, with
 ``base_url`` overridden by ``SEGSYNC_<NAME>_BASE_URL`` when set (how ``segsync demo`` and the
@@ -18,13 +18,13 @@ from typing import Any, Protocol
 from pydantic import SecretStr, ValidationError
 
 from segsync.errors import ConfigError, PlatformError
-from segsync.platform import Platform, PlatformSettings
-from segsync.registry import Registry
-from segsync.retry import CallRunner, Clock, RetryPolicy
+from segsync.plugins.registry import Registry
+from segsync.sync.platform import Platform, PlatformSettings
+from segsync.sync.runner import CallRunner, Clock, RetryPolicy
 
 
 class ConfigLike(Protocol):
-    """What connecting needs from :class:`segsync.config.ProjectConfig`."""
+    """What connecting needs from :class:`segsync.project.config.ProjectConfig`."""
 
     @property
     def path(self) -> Path: ...
@@ -51,12 +51,12 @@ def platform_settings(
     try:
         return cls.Settings.model_validate(table)
     except ConfigError as err:  # a validator's own one-line error (base_url)
-        from segsync.manifest import display_path
+        from segsync.project.manifest import display_path
 
         where = base_url_env(cls.name) if override else f"{display_path(config.path)} [platforms.{cls.name}]"
         raise ConfigError(f"{where}: {err}") from None
     except ValidationError as err:
-        from segsync.manifest import display_path, validation_error
+        from segsync.project.manifest import display_path, validation_error
 
         first = err.errors(include_url=False)[0]
         if override and tuple(first["loc"][:1]) == ("base_url",):

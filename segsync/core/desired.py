@@ -17,10 +17,8 @@ from dataclasses import field as dc_field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple, TypeVar
 
-from segsync.config import ProjectConfig
-from segsync.features import RFM_FEATURES, ZERO, summarise
-from segsync.manifest import RFM_SEGMENT_FIELD, SegmentPack, SegmentSet
-from segsync.models import (
+from segsync.core.features import RFM_FEATURES, ZERO, summarise
+from segsync.core.models import (
     Contact,
     FieldOption,
     FieldSpec,
@@ -30,9 +28,11 @@ from segsync.models import (
     PurchaseSummary,
     Rejection,
 )
-from segsync.registry import Registry
-from segsync.rfm import RfmScores, score_population
-from segsync.rules import PropertyType, Values, bind, coerce, parse_date, rule_fields
+from segsync.core.rfm import RfmScores, score_population
+from segsync.core.rules import PropertyType, Values, bind, coerce, parse_date, rule_fields
+from segsync.plugins.registry import Registry
+from segsync.project.config import ProjectConfig
+from segsync.project.manifest import RFM_SEGMENT_FIELD, SegmentPack, SegmentSet
 
 CENT = Decimal("0.01")
 PREVIOUS_FIELD = "segsync_previous_segment"
@@ -395,7 +395,7 @@ def compute(
     """The desired state for these contacts and purchases on ``as_of``.
 
     ``as_of`` is the run's reference date as the caller resolved it (``segsync`` takes
-    ``--as-of``, else ``[rfm] as_of``, else today: :func:`segsync.config.effective_as_of`).
+    ``--as-of``, else ``[rfm] as_of``, else today: :func:`segsync.project.config.effective_as_of`).
 
     Contacts without an email or seen twice are rejected and get no values. Contacts without
     purchases get empty RFM and purchase fields and the segment whose rule matches them (the

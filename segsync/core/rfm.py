@@ -1,6 +1,6 @@
 """RFM scoring: recency, frequency and monetary scores from 1 to ``bins``. Pure.
 
-Only customers (contacts with a :class:`~segsync.models.PurchaseSummary`) are scored, and
+Only customers (contacts with a :class:`~segsync.core.models.PurchaseSummary`) are scored, and
 only against each other. A contact that never bought gets no scores at all: "no purchase" is
 its own state, distinct from a score of 1, so rules can tell a lapsed customer from a prospect.
 
@@ -42,10 +42,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from segsync.models import PurchaseSummary
+from segsync.core.models import PurchaseSummary
 
 if TYPE_CHECKING:
-    from segsync.config import RfmSettings
+    from segsync.project.config import RfmSettings
 
 
 class _Comparable(Hashable, Protocol):

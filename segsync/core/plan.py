@@ -1,6 +1,6 @@
 """Planning: what must change in the CRM, as data. Pure: no IO, no clock.
 
-:func:`make_plan` compares the desired state (computed by :mod:`segsync.compute`) with what
+:func:`make_plan` compares the desired state (computed by :mod:`segsync.core.desired`) with what
 is *really* in the CRM now (:class:`Observed`, read by the engine just before planning) and
 returns a :class:`SyncPlan` of idempotent ops. Because the plan is made against the CRM and
 not against a memory of past runs, a re-run after a crash writes only what is still missing,
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Protocol, TypeVar
 
-from segsync.models import (
+from segsync.core.models import (
     ContactUpdate,
     FieldSpec,
     FieldType,
@@ -39,9 +39,9 @@ from segsync.models import (
     RemoteField,
     RemoteList,
 )
-from segsync.output import human_duration
-from segsync.platform import CostKind
-from segsync.retry import RateWindow
+from segsync.project.output import human_duration
+from segsync.sync.platform import CostKind
+from segsync.sync.runner import RateWindow
 
 CostFn = Callable[[CostKind, int], Mapping[str, int]]
 OpT = TypeVar("OpT")
@@ -71,7 +71,7 @@ class Change(Protocol):
 
 
 class Desired(Protocol):
-    """What the CRM should hold; :class:`segsync.compute.Desired` satisfies it."""
+    """What the CRM should hold; :class:`segsync.core.desired.Desired` satisfies it."""
 
     @property
     def fields(self) -> Sequence[FieldSpec]: ...
