@@ -19,7 +19,7 @@ from segsync.core.desired import compute
 from segsync.core.models import Contact, Purchase
 from segsync.plugins.manager import build_registry, make_plugin_manager
 from segsync.project.config import ProjectConfig
-from segsync.project.manifest import load_packs
+from segsync.project.packs import load_packs
 
 AS_OF = dt.date(2026, 11, 1)
 

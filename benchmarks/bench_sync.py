@@ -20,8 +20,8 @@ from pathlib import Path
 from segsync.errors import SyncPaused
 from segsync.plugins.manager import build_registry, make_plugin_manager
 from segsync.project.config import load_config
+from segsync.project.run import sync_project
 from segsync.sandbox import demo_dataset
-from segsync.sync.engine import sync_project
 from segsync.sync.runner import SimulatedClock
 
 AS_OF = dt.date(2026, 11, 1)

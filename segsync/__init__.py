@@ -1,71 +1,151 @@
 """segsync: customer segments and RFM scores computed from a CRM and written back into it.
 
-The public API for plugin authors is what this module exports, plus :mod:`segsync.sync.platform`,
-:mod:`segsync.sync.runner`, :mod:`segsync.sandbox`, :mod:`segsync.project.manifest` (platform manifests)
-and :mod:`segsync.testing` (in tests). Plugins import nothing else from segsync.
+The public API for plugin authors is what this module exports, plus :mod:`segsync.sandbox`
+(emulators) and :mod:`segsync.testing` (in tests). Plugins import nothing else from segsync:
+the import contract in ``.importlinter`` enforces it. Every name resolves on first use (PEP 562),
+so importing the pure core (``segsync.core.rules``) does not load the retry layer or pluggy.
 """
 
 from __future__ import annotations
 
-from segsync.core.models import (
-    Contact,
-    ContactUpdate,
-    FieldOption,
-    FieldSpec,
-    FieldType,
-    FieldValue,
-    ListSpec,
-    Purchase,
-    PurchaseRetracted,
-    PurchaseSummary,
-    RecordFailure,
-    Rejection,
-    RemoteField,
-    RemoteList,
-    WriteResult,
-)
-from segsync.errors import (
-    AuthError,
-    ConfigError,
-    ConflictError,
-    FatalPlatformError,
-    ManifestError,
-    PermanentError,
-    PermissionDenied,
-    PlatformError,
-    PluginError,
-    RateLimited,
-    RetriableError,
-    SegsyncError,
-    SyncPaused,
-    TransientError,
-)
-from segsync.plugins.hookspecs import hookimpl
-from segsync.sync.platform import CostKind, Platform, PlatformLimits, PlatformSettings
-from segsync.sync.runner import CallRunner, RateWindow, RetryPolicy
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+#: Public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "Contact",
+            "ContactUpdate",
+            "FieldOption",
+            "FieldSpec",
+            "FieldType",
+            "FieldValue",
+            "ListSpec",
+            "Purchase",
+            "PurchaseRetracted",
+            "PurchaseSummary",
+            "RecordFailure",
+            "Rejection",
+            "RemoteField",
+            "RemoteList",
+            "WriteResult",
+        ],
+        "segsync.core.models",
+    ),
+    **dict.fromkeys(
+        [
+            "AuthError",
+            "ConfigError",
+            "ConflictError",
+            "FatalPlatformError",
+            "ManifestError",
+            "PermanentError",
+            "PermissionDenied",
+            "PlatformError",
+            "PluginError",
+            "RateLimited",
+            "RetriableError",
+            "SegsyncError",
+            "SyncPaused",
+            "TransientError",
+        ],
+        "segsync.errors",
+    ),
+    "hookimpl": "segsync.plugins.hookspecs",
+    "PlatformRegister": "segsync.plugins.registry",
+    "FeatureRegister": "segsync.plugins.registry",
+    "OperatorRegister": "segsync.plugins.registry",
+    **dict.fromkeys(("CostKind", "RateWindow"), "segsync.core.cost"),
+    **dict.fromkeys(("Platform", "PlatformLimits", "PlatformSettings"), "segsync.sync.platform"),
+    **dict.fromkeys(("CallRunner", "Clock", "RetryPolicy", "SystemClock"), "segsync.sync.runner"),
+    **dict.fromkeys(("header", "header_count", "header_number"), "segsync.sync.http"),
+    **dict.fromkeys(("PlatformManifest", "load_platform_manifest"), "segsync.project.manifest"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'segsync' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # resolved once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+if TYPE_CHECKING:  # the same names, for type checkers and IDEs
+    from segsync.core.cost import CostKind, RateWindow
+    from segsync.core.models import (
+        Contact,
+        ContactUpdate,
+        FieldOption,
+        FieldSpec,
+        FieldType,
+        FieldValue,
+        ListSpec,
+        Purchase,
+        PurchaseRetracted,
+        PurchaseSummary,
+        RecordFailure,
+        Rejection,
+        RemoteField,
+        RemoteList,
+        WriteResult,
+    )
+    from segsync.errors import (
+        AuthError,
+        ConfigError,
+        ConflictError,
+        FatalPlatformError,
+        ManifestError,
+        PermanentError,
+        PermissionDenied,
+        PlatformError,
+        PluginError,
+        RateLimited,
+        RetriableError,
+        SegsyncError,
+        SyncPaused,
+        TransientError,
+    )
+    from segsync.plugins.hookspecs import hookimpl
+    from segsync.plugins.registry import FeatureRegister, OperatorRegister, PlatformRegister
+    from segsync.project.manifest import PlatformManifest, load_platform_manifest
+    from segsync.sync.http import header, header_count, header_number
+    from segsync.sync.platform import Platform, PlatformLimits, PlatformSettings
+    from segsync.sync.runner import CallRunner, Clock, RetryPolicy, SystemClock
 
 __all__ = [
     "AuthError",
     "CallRunner",
+    "Clock",
     "ConfigError",
     "ConflictError",
     "Contact",
     "ContactUpdate",
     "CostKind",
     "FatalPlatformError",
+    "FeatureRegister",
     "FieldOption",
     "FieldSpec",
     "FieldType",
     "FieldValue",
     "ListSpec",
     "ManifestError",
+    "OperatorRegister",
     "PermanentError",
     "PermissionDenied",
     "Platform",
     "PlatformError",
     "PlatformLimits",
+    "PlatformManifest",
+    "PlatformRegister",
     "PlatformSettings",
     "PluginError",
     "Purchase",
@@ -81,8 +161,13 @@ __all__ = [
     "RetryPolicy",
     "SegsyncError",
     "SyncPaused",
+    "SystemClock",
     "TransientError",
     "WriteResult",
     "__version__",
+    "header",
+    "header_count",
+    "header_number",
     "hookimpl",
+    "load_platform_manifest",
 ]

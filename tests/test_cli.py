@@ -429,14 +429,12 @@ def test_an_as_of_far_from_today_warns(capsys, tmp_path):
 
 def test_plan_and_sync_load_the_packs_once(capsys, project, crm, monkeypatch):
     """Issue 8: packs were loaded for the lint gate and again inside sync_project."""
-    import segsync.project.manifest
+    import segsync.project.packs as packs
 
     name, sandbox = crm
     init(capsys, name, sandbox, monkeypatch)
     calls = []
-    real = segsync.project.manifest.load_packs
-    monkeypatch.setattr(
-        segsync.project.manifest, "load_packs", lambda *a, **k: calls.append(1) or real(*a, **k)
-    )
+    real = packs.load_packs
+    monkeypatch.setattr(packs, "load_packs", lambda *a, **k: calls.append(1) or real(*a, **k))
     assert run(capsys, "plan", "--as-of", AS_OF.isoformat())[0] == 0
     assert len(calls) == 1

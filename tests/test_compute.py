@@ -22,7 +22,7 @@ from segsync.core.models import Contact, Purchase
 from segsync.plugins.manager import build_registry, make_plugin_manager
 from segsync.plugins.registry import Registry
 from segsync.project.config import ProjectConfig, parse_config
-from segsync.project.manifest import load_packs
+from segsync.project.packs import load_packs
 
 AS_OF = dt.date(2025, 6, 30)
 ROOT = Path(__file__).resolve().parents[1]

@@ -704,7 +704,7 @@ TOKEN = "tok-3b6f0e9d"
 
 
 def test_connect_builds_the_platform_from_config_and_env(tmp_path):
-    from segsync.sync.connect import connect
+    from segsync.project.connect import connect
 
     crm = FakeCRM(secret=TOKEN).register("engine-test")
     clock = FakeClock()
@@ -720,7 +720,7 @@ def test_connect_builds_the_platform_from_config_and_env(tmp_path):
 
 def test_connect_without_the_secret_names_the_variable(tmp_path):
     from segsync.errors import ConfigError
-    from segsync.sync.connect import connect
+    from segsync.project.connect import connect
 
     with pytest.raises(ConfigError, match="set SEGSYNC_FAKE_TOKEN"):
         connect(project(tmp_path), "fake", registry=fake_registry(), env={"SEGSYNC_FAKE_TOKEN": "  "})
@@ -728,7 +728,7 @@ def test_connect_without_the_secret_names_the_variable(tmp_path):
 
 def test_bad_platform_settings_name_the_table(tmp_path):
     from segsync.errors import ConfigError
-    from segsync.sync.connect import connect
+    from segsync.project.connect import connect
 
     with pytest.raises(ConfigError, match=r"\[platforms.fake\]: write_btch: unknown key") as err:
         connect(
@@ -741,7 +741,8 @@ def test_bad_platform_settings_name_the_table(tmp_path):
 
 
 def test_account_key_is_what_the_crm_says_never_the_host_or_the_credential(tmp_path):
-    from segsync.sync.connect import account_key, connect
+    from segsync.project.connect import connect
+    from segsync.sync.connect import account_key
 
     env = {"SEGSYNC_FAKE_TOKEN": TOKEN, "SEGSYNC_FAKE_BASE_URL": "http://127.0.0.1:9/v3"}
     crm = FakeCRM(secret=TOKEN).register("engine-test")
@@ -766,7 +767,8 @@ def test_account_key_is_what_the_crm_says_never_the_host_or_the_credential(tmp_p
 
 def test_an_unusable_account_id_stops_before_anything_is_read(tmp_path):
     from segsync.errors import PlatformError
-    from segsync.sync.connect import account_key, connect
+    from segsync.project.connect import connect
+    from segsync.sync.connect import account_key
 
     crm = FakeCRM(secret=TOKEN, account_id="no spaces allowed").register("engine-test")
     platform = connect(project(tmp_path), "fake", registry=fake_registry(), env={"SEGSYNC_FAKE_TOKEN": TOKEN})
@@ -778,7 +780,7 @@ def test_an_unusable_account_id_stops_before_anything_is_read(tmp_path):
 def test_another_account_on_the_same_host_reuses_nothing_remembered(tmp_path, caplog):
     """Token switched to another account: its own lists are never touched through ids
     remembered for the first, and purchases cached for the first are never counted."""
-    from segsync.sync.engine import sync_project
+    from segsync.project.run import sync_project
     from segsync.sync.state import StateStore
 
     clock = FakeClock()
@@ -810,8 +812,8 @@ def test_another_account_on_the_same_host_reuses_nothing_remembered(tmp_path, ca
 
 
 def test_sync_project_end_to_end_with_the_standard_pack(tmp_path):
+    from segsync.project.run import sync_project
     from segsync.sandbox import demo_dataset
-    from segsync.sync.engine import sync_project
 
     clock = FakeClock()
     crm = FakeCRM(secret=TOKEN, clock=clock).register("engine-test")

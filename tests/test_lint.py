@@ -11,9 +11,10 @@ import pytest
 
 from segsync.core.lint import Finding, describe, lint
 from segsync.core.rules import DEFAULT_PROPERTIES, bind
+from segsync.core.segments import SegmentPack
 from segsync.plugins.manager import build_registry, make_plugin_manager
 from segsync.plugins.registry import Registry
-from segsync.project.manifest import SegmentPack, load_pack
+from segsync.project.manifest import load_pack
 
 AS_OF_FOR_RULES = dt.date(2000, 1, 1)
 

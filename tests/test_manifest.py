@@ -8,21 +8,20 @@ from pathlib import Path
 import pytest
 
 from segsync.core.rules import AllOf, Condition, evaluate
+from segsync.core.segments import RFM_SEGMENT_FIELD, SegmentPack
 from segsync.errors import ConfigError, ManifestError
 from segsync.plugins.manager import build_registry, make_plugin_manager
 from segsync.plugins.registry import Registry
 from segsync.project.config import parse_config
 from segsync.project.manifest import (
-    RFM_SEGMENT_FIELD,
     SHIPPED_DIR,
     PlatformManifest,
-    SegmentPack,
     available_packs,
     load_pack,
-    load_packs,
     load_platform_manifest,
     validate_manifest_file,
 )
+from segsync.project.packs import load_packs
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST_FILES = sorted([*(ROOT / "manifests").glob("*.toml"), *(ROOT / "plugins").glob("*/*/manifest.toml")])

@@ -17,6 +17,7 @@ from dataclasses import field as dc_field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple, TypeVar
 
+from segsync.core.catalog import Catalog
 from segsync.core.features import RFM_FEATURES, ZERO, summarise
 from segsync.core.models import (
     Contact,
@@ -30,9 +31,8 @@ from segsync.core.models import (
 )
 from segsync.core.rfm import RfmScores, score_population
 from segsync.core.rules import PropertyType, Values, bind, coerce, parse_date, rule_fields
-from segsync.plugins.registry import Registry
-from segsync.project.config import ProjectConfig
-from segsync.project.manifest import RFM_SEGMENT_FIELD, SegmentPack, SegmentSet
+from segsync.core.segments import RFM_SEGMENT_FIELD, SegmentPack, SegmentSet
+from segsync.core.settings import ScoringConfig
 
 CENT = Decimal("0.01")
 PREVIOUS_FIELD = "segsync_previous_segment"
@@ -145,7 +145,7 @@ def rfm_set(packs: Sequence[SegmentPack]) -> SegmentSet | None:
     return next((s for s in _all_sets(packs) if s.field == RFM_SEGMENT_FIELD), None)
 
 
-def desired_fields(config: ProjectConfig, packs: Sequence[SegmentPack]) -> tuple[FieldSpec, ...]:
+def desired_fields(config: ScoringConfig, packs: Sequence[SegmentPack]) -> tuple[FieldSpec, ...]:
     """Every field segsync manages for this configuration (the engine needs these to pull)."""
     bins = config.rfm.bins
     primary = rfm_set(packs)
@@ -264,7 +264,7 @@ def desired_lists(packs: Sequence[SegmentPack]) -> tuple[ListSpec, ...]:
 
 
 def required_properties(
-    config: ProjectConfig, packs: Sequence[SegmentPack], registry: Registry
+    config: ScoringConfig, packs: Sequence[SegmentPack], registry: Catalog
 ) -> tuple[str, ...]:
     """Contact properties the rules read (the engine asks the platform to pull these)."""
     used = frozenset().union(*(p.fields for p in packs))
@@ -387,9 +387,9 @@ def compute(
     contacts: Sequence[Contact],
     purchases: Sequence[Purchase],
     *,
-    config: ProjectConfig,
+    config: ScoringConfig,
     packs: Sequence[SegmentPack],
-    registry: Registry,
+    registry: Catalog,
     as_of: dt.date,
 ) -> Desired:
     """The desired state for these contacts and purchases on ``as_of``.
@@ -428,9 +428,9 @@ def _compute(
     contacts: Sequence[Contact],
     purchases: Sequence[Purchase],
     *,
-    config: ProjectConfig,
+    config: ScoringConfig,
     packs: Sequence[SegmentPack],
-    registry: Registry,
+    registry: Catalog,
     as_of: dt.date,
 ) -> Desired:
     settings = config.rfm

@@ -14,12 +14,12 @@ from collections.abc import Container, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from segsync.core.catalog import FeatureFn, FeatureType
 from segsync.core.models import Contact, Purchase, PurchaseSummary, Rejection
 from segsync.errors import PluginError
-from segsync.plugins.registry import FeatureFn, FeatureType
 
 if TYPE_CHECKING:
-    from segsync.project.config import RfmSettings
+    from segsync.core.settings import RfmSettings
 
 ZERO = Decimal(0)
 #: The row of a contact ``summarise`` was told to leave out (shared: never written to).

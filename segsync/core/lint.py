@@ -32,12 +32,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+from segsync.core.catalog import Catalog, FeatureType
 from segsync.core.features import BUILTIN_FEATURES, RFM_FEATURES
 from segsync.core.models import Contact
 from segsync.core.rfm import RfmScores
 from segsync.core.rules import PropertyType, bind, iter_conditions
-from segsync.plugins.registry import FeatureType, Registry
-from segsync.project.manifest import SegmentPack, SegmentSet
+from segsync.core.segments import SegmentPack, SegmentSet
 
 LINT_AS_OF = dt.date(2000, 1, 1)
 DEFAULT_CAP = 20_000
@@ -62,7 +62,7 @@ class Finding:
 
 def lint(
     packs: Sequence[SegmentPack],
-    registry: Registry,
+    registry: Catalog,
     properties: Mapping[str, PropertyType],
     *,
     bins: int = 5,
@@ -171,7 +171,7 @@ class _Space:
 
 def _space(
     segment_set: SegmentSet,
-    registry: Registry,
+    registry: Catalog,
     properties: Mapping[str, PropertyType],
     bins: int,
     as_of: dt.date,
@@ -248,7 +248,7 @@ def describe(state: Mapping[str, Any], as_of: dt.date = LINT_AS_OF) -> str:
 
 def _lint_set(
     segment_set: SegmentSet,
-    registry: Registry,
+    registry: Catalog,
     properties: Mapping[str, PropertyType],
     bins: int,
     as_of: dt.date,

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Protocol, TypeVar
 
+from segsync.core.cost import CostKind, RateWindow
 from segsync.core.models import (
     ContactUpdate,
     FieldSpec,
@@ -39,9 +40,7 @@ from segsync.core.models import (
     RemoteField,
     RemoteList,
 )
-from segsync.project.output import human_duration
-from segsync.sync.platform import CostKind
-from segsync.sync.runner import RateWindow
+from segsync.core.text import human_duration
 
 CostFn = Callable[[CostKind, int], Mapping[str, int]]
 OpT = TypeVar("OpT")

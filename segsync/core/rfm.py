@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from segsync.core.models import PurchaseSummary
 
 if TYPE_CHECKING:
-    from segsync.project.config import RfmSettings
+    from segsync.core.settings import RfmSettings
 
 
 class _Comparable(Hashable, Protocol):

@@ -26,8 +26,8 @@ from dataclasses import field as dc_field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+from segsync.core.catalog import Catalog, FeatureType, OperatorDef, OperatorFn
 from segsync.errors import ManifestError
-from segsync.plugins.registry import FeatureType, OperatorDef, OperatorFn, Registry
 
 PropertyType = Literal["string", "number", "date"]
 
@@ -163,7 +163,7 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
 class RuleContext:
     """What a rule may refer to, and where it lives (for messages)."""
 
-    registry: Registry
+    registry: Catalog
     properties: Mapping[str, PropertyType]
     source: str
     params: Mapping[str, Any] = dc_field(default_factory=dict)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from segsync.core.catalog import FeatureType
 from segsync.plugins.hookspecs import hookimpl
-from segsync.plugins.registry import FeatureType, OperatorRegister
+from segsync.plugins.registry import OperatorRegister
 
 
 def eq(value: Any, arg: Any, as_of: dt.date) -> bool:

@@ -6,49 +6,30 @@ plugin already took raises :class:`~segsync.errors.PluginError` naming both plug
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
 
-from segsync.core.models import Contact, FieldValue, PurchaseSummary
+from segsync.core.catalog import (
+    ArgKind,
+    Catalog,
+    FeatureDef,
+    FeatureFn,
+    FeatureType,
+    OperatorDef,
+    OperatorFn,
+)
+from segsync.core.models import FieldValue
 from segsync.errors import PluginError, UnknownPlatform
 from segsync.sync.platform import Platform, PlatformSettings
 
-FeatureType = Literal["number", "string", "date", "boolean"]
-ArgKind = Literal["none", "scalar", "list", "pair", "days"]
-FeatureFn = Callable[[Contact, PurchaseSummary | None, dt.date], Any]
-OperatorFn = Callable[[Any, Any, dt.date], bool]
-
-
-@dataclass(frozen=True)
-class FeatureDef:
-    name: str
-    compute: FeatureFn
-    type: FeatureType
-    description: str
-    plugin: str
-
-
-@dataclass(frozen=True)
-class OperatorDef:
-    name: str
-    test: OperatorFn
-    arg: ArgKind
-    description: str
-    plugin: str
-    #: Field types the operator applies to; empty means any (checked when packs load).
-    types: tuple[FeatureType, ...] = ()
-
 
 @dataclass
-class Registry:
-    """Everything plugins contributed. Built once per plugin manager."""
+class Registry(Catalog):
+    """Everything plugins contributed: platforms, and the catalog of features and operators.
+    Built once per plugin manager."""
 
     platforms: dict[str, type[Platform]] = field(default_factory=dict)
-    features: dict[str, FeatureDef] = field(default_factory=dict)
-    operators: dict[str, OperatorDef] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def claim(self, kind: str, name: str, plugin: str) -> None:

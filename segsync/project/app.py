@@ -23,7 +23,7 @@ from segsync.project.output import Progress, human_duration
 
 if TYPE_CHECKING:
     from segsync.core.lint import Finding
-    from segsync.project.manifest import SegmentPack
+    from segsync.core.segments import SegmentPack
     from segsync.sync.engine import Progress as SyncProgress
     from segsync.sync.engine import SyncResult, SyncSpec
 
@@ -69,7 +69,7 @@ class Project:
     @functools.cached_property
     def packs(self) -> list[SegmentPack]:
         """The project's segment packs, loaded once per command (lint, plan and sync share them)."""
-        from segsync.project.manifest import load_packs
+        from segsync.project.packs import load_packs
 
         return load_packs(self.config, self.registry)
 
@@ -90,8 +90,8 @@ class Project:
 
 
 def check(args: argparse.Namespace) -> int:
-    from segsync.sync.connect import platform_settings
-    from segsync.sync.engine import project_spec
+    from segsync.project.connect import platform_settings
+    from segsync.project.run import project_spec
 
     project = Project(args.config)
     config, registry = project.config, project.registry
@@ -119,7 +119,8 @@ def check(args: argparse.Namespace) -> int:
 
 
 def _check_platform(project: Project, name: str, spec: SyncSpec) -> int:
-    from segsync.sync.connect import account_key, connect
+    from segsync.project.connect import connect
+    from segsync.sync.connect import account_key
     from segsync.sync.state import StateStore
 
     config = project.config
@@ -186,7 +187,7 @@ def _sync(
     full: bool = False,
     retry_failed: bool = False,
 ) -> SyncResult:
-    from segsync.sync.engine import sync_project
+    from segsync.project.run import sync_project
 
     return sync_project(
         project.config,
@@ -248,7 +249,7 @@ def sync(args: argparse.Namespace) -> int:
 
 def _explain_paused_plan(project: Project, name: str, paused: SyncPaused) -> None:
     """A dry run that spent a rate budget while pulling: say what that means for a first sync."""
-    from segsync.sync.connect import platform_settings
+    from segsync.project.connect import platform_settings
     from segsync.sync.state import StateStore
 
     cls = project.registry.platform(name)

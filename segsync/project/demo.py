@@ -33,8 +33,8 @@ LAPSED = ("at_risk", "cant_lose_them", "hibernating", "about_to_sleep", "need_at
 
 def run_demo(*, platform: str, contacts: int, folder: Path | None, as_of: dt.date) -> int:
     from segsync.project.config import load_config
+    from segsync.project.run import sync_project
     from segsync.sandbox import demo_dataset
-    from segsync.sync.engine import sync_project
 
     pm = make_plugin_manager()
     registry = build_registry(pm)

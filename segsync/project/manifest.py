@@ -27,10 +27,8 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from dataclasses import field as dc_field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
@@ -38,39 +36,20 @@ from segsync.core.rules import (
     ALWAYS,
     DEFAULT_PROPERTIES,
     PropertyType,
-    Rule,
     RuleContext,
     did_you_mean,
     parse_rule,
-    rule_fields,
+)
+from segsync.core.segments import (
+    RESERVED_FIELDS,
+    Segment,
+    SegmentPack,
+    SegmentSet,
 )
 from segsync.errors import ConfigError, ManifestError
 from segsync.plugins.registry import Registry
 
-if TYPE_CHECKING:
-    from segsync.project.config import ProjectConfig
-
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "manifests"  # segsync/manifests, in the wheel
-#: The managed enumeration field of the RFM set; previous segment and "since" track this set.
-RFM_SEGMENT_FIELD = "segsync_rfm_segment"
-#: Managed fields segsync writes itself; a segment set may not use these as its field.
-RESERVED_FIELDS = frozenset(
-    {
-        "segsync_rfm_r_score",
-        "segsync_rfm_f_score",
-        "segsync_rfm_m_score",
-        "segsync_rfm_score",
-        "segsync_recency_days",
-        "segsync_order_count",
-        "segsync_revenue",
-        "segsync_average_order",
-        "segsync_first_purchase",
-        "segsync_last_purchase",
-        "segsync_previous_segment",
-        "segsync_segment_since",
-    }
-)
-
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 FieldKey = Annotated[str, StringConstraints(pattern=r"^segsync_[a-z0-9_]+$", max_length=60)]
 
@@ -238,55 +217,6 @@ class PackFile(_Strict):
 # -- compiled packs --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Segment:
-    key: str
-    name: str
-    description: str
-    intent: str
-    list: bool
-    rule: Rule
-    where: str = dc_field(default="", compare=False)
-
-    @property
-    def list_name(self) -> str:
-        return f"segsync · {self.name}"
-
-
-@dataclass(frozen=True)
-class SegmentSet:
-    key: str
-    label: str
-    mode: Literal["exclusive", "independent"]
-    segments: tuple[Segment, ...]
-    field: str | None = None
-    allow_gaps: bool = False
-    description: str = ""
-    where: str = dc_field(default="", compare=False)
-
-    @property
-    def exclusive(self) -> bool:
-        return self.mode == "exclusive"
-
-    @property
-    def fields(self) -> frozenset[str]:
-        """Every feature or property the set's rules read."""
-        return frozenset().union(*(rule_fields(s.rule) for s in self.segments))
-
-
-@dataclass(frozen=True)
-class SegmentPack:
-    name: str
-    source: str
-    sets: tuple[SegmentSet, ...]
-    description: str = ""
-    params: Mapping[str, Any] = dc_field(default_factory=dict)
-
-    @property
-    def fields(self) -> frozenset[str]:
-        return frozenset().union(*(s.fields for s in self.sets))
-
-
 def available_packs() -> list[str]:
     return sorted(p.stem for p in SHIPPED_DIR.glob("*.toml") if "pack" in read_toml(p))
 
@@ -393,74 +323,6 @@ def compile_sets(
             )
         )
     return tuple(out)
-
-
-def load_packs(config: ProjectConfig, registry: Registry) -> list[SegmentPack]:
-    """Every pack ``config`` names, then its ``[[segments.custom]]`` sets as a pack "custom".
-
-    Checks across packs: set keys, managed fields and list names are unique; every parameter
-    in ``[segments.params]`` is declared by a pack (or used by a custom set).
-    """
-    seg = config.segments
-    source = display_path(config.path)
-    packs = []
-    for i, name in enumerate(seg.packs):
-        try:
-            pack = load_pack(
-                name, root=config.root, params=seg.params, registry=registry, properties=config.properties
-            )
-        except ManifestError:
-            raise
-        except ConfigError as err:  # the pack could not be found: point at the line that names it
-            raise ManifestError(f"{source}: segments.packs[{i}]", str(err)) from None
-        packs.append(pack)
-    used: set[str] = set()
-    if seg.custom:
-        params: dict[str, Any] = {}
-        for pack in packs:
-            params.update(pack.params)
-        params.update(seg.params)
-        origin = dict.fromkeys(seg.params, "segsync.toml [segments.params]")
-        ctx = RuleContext(registry, config.properties, source, params, origin)
-        custom_sets = compile_sets(seg.custom, ctx, ("segments", "custom"))
-        used = ctx.used_params
-        packs.append(SegmentPack("custom", source, custom_sets, "sets declared in segsync.toml", params))
-    declared = {k for p in packs[: len(seg.packs)] for k in p.params}
-    for key in seg.params:
-        if key not in declared and key not in used:
-            known = ", ".join(sorted(declared)) or "none"
-            raise ManifestError(
-                f"{source}: segments.params.{key}",
-                f"no loaded pack declares this parameter (declared: {known})",
-                did_you_mean(key, declared),
-            )
-    check_unique(packs)
-    return packs
-
-
-def check_unique(packs: Sequence[SegmentPack]) -> None:
-    sets: dict[str, str] = {}
-    fields: dict[str, str] = {}
-    lists: dict[str, str] = {}
-    for pack in packs:
-        for s in pack.sets:
-            if s.key in sets:
-                raise ManifestError(s.where, f"set key {s.key!r} is already used by {sets[s.key]}")
-            sets[s.key] = s.where
-            if s.field is not None:
-                if s.field in fields:
-                    raise ManifestError(s.where, f"field {s.field!r} is already written by {fields[s.field]}")
-                fields[s.field] = s.where
-            for segment in s.segments:
-                if not segment.list:
-                    continue
-                # CRMs compare list names loosely; treat names differing only in case as equal.
-                name = segment.list_name.casefold()
-                if name in lists:
-                    raise ManifestError(
-                        segment.where, f"list name {segment.list_name!r} is already used by {lists[name]}"
-                    )
-                lists[name] = segment.where
 
 
 # -- platform manifests ----------------------------------------------------------------------

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import TextIO
+
+from segsync.core.text import human_duration as human_duration  # re-exported for the commands
+from segsync.core.text import money as money
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, right: Sequence[int] = ()) -> str:
@@ -30,21 +32,6 @@ def _cell(v: object) -> str:
     if isinstance(v, float):
         return f"{v:.1%}" if 0 <= v <= 1 else f"{v:,.2f}"
     return str(v)
-
-
-def human_duration(seconds: float) -> str:
-    """``"42 s"``, ``"7 min"``, ``"2.5 h"``: rounded up, so a wait is never understated."""
-    if seconds < 90:
-        return f"{math.ceil(seconds)} s"
-    if seconds < 5400:
-        return f"{math.ceil(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def money(v: Decimal | int | float | None) -> str:
-    if v is None:
-        return "-"
-    return f"{Decimal(v):,.2f}"
 
 
 class Progress:

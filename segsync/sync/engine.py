@@ -30,7 +30,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from segsync.core.models import (
     Contact,
@@ -63,16 +63,9 @@ from segsync.core.plan import (
 from segsync.core.report import JobInfo, JobStatus, SegmentChange, SyncReport
 from segsync.errors import ConfigError, PermanentError, SegsyncError, SyncPaused
 from segsync.sync.platform import Platform
-from segsync.sync.state import DEFAULT_STALE_AFTER, StateStore, scrub
+from segsync.sync.state import StateStore, scrub
 
-if TYPE_CHECKING:
-    from segsync.plugins.manager import Hooks
-    from segsync.plugins.registry import Registry
-    from segsync.project.config import ProjectConfig
-    from segsync.sync.runner import Clock
-    from segsync.sync.state import WallClock
-
-log = logging.getLogger("segsync.sync.engine")
+log = logging.getLogger("segsync.engine")  # a stable name for log filters
 T = TypeVar("T")
 
 #: Purchases are saved to the cache in chunks of this many while pulling, when the platform
@@ -86,6 +79,17 @@ HEARTBEAT_EVERY = 30.0
 
 ComputeFn = Callable[[Sequence[Contact], Sequence[Purchase], dt.date], Desired]
 Phase = Literal["pull", "compute", "plan", "apply"]
+
+
+class Hooks(Protocol):
+    """The notification hooks a job calls (:class:`segsync.plugins.manager.Hooks` is one): the
+    engine sees only this, never the plugin manager."""
+
+    def sync_started(self, job: JobInfo) -> None: ...
+
+    def segment_changed(self, change: SegmentChange) -> None: ...
+
+    def sync_finished(self, report: SyncReport) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -102,17 +106,6 @@ class SyncSpec:
     lists: tuple[ListSpec, ...]
     properties: tuple[str, ...]
     compute: ComputeFn
-
-
-def project_spec(config: ProjectConfig, packs: Sequence[Any], registry: Registry) -> SyncSpec:
-    """The :class:`SyncSpec` of a configured project (its segment packs already loaded)."""
-    from segsync.core.desired import compute, desired_fields, desired_lists, required_properties
-
-    def run(contacts: Sequence[Contact], purchases: Sequence[Purchase], as_of: dt.date) -> Desired:
-        return compute(contacts, purchases, config=config, packs=packs, registry=registry, as_of=as_of)
-
-    properties = ("email", *(p for p in required_properties(config, packs, registry) if p != "email"))
-    return SyncSpec(desired_fields(config, packs), desired_lists(packs), properties, run)
 
 
 @dataclass(frozen=True)
@@ -180,68 +173,6 @@ def run_sync(
         force_as_of=force_as_of,
     )
     return job.run()
-
-
-def sync_project(
-    config: ProjectConfig,
-    platform_name: str,
-    *,
-    registry: Registry,
-    as_of: dt.date,
-    hooks: Hooks | None = None,
-    env: Mapping[str, str] | None = None,
-    clock: Clock | None = None,
-    wall_clock: WallClock | None = None,
-    dry_run: bool = False,
-    full: bool = False,
-    retry_failed: bool = False,
-    progress: Callable[[Progress], None] | None = None,
-    force_as_of: bool = False,
-    packs: Sequence[Any] | None = None,
-) -> SyncResult:
-    """``segsync sync``/``plan`` for one configured platform: packs (loaded here unless the
-    caller already has them), connection, store, job."""
-    from segsync.project.manifest import load_packs
-    from segsync.sync.connect import account_key, connect
-
-    packs = load_packs(config, registry) if packs is None else packs
-    spec = project_spec(config, packs, registry)
-    platform = connect(config, platform_name, registry=registry, env=env, clock=clock)
-    try:
-        # A job waiting for a rate budget writes no heartbeat: its lock must outlive the
-        # longest wait the policy allows, or the next cron run would take over a live job.
-        longest_wait = config.retry.max_rate_wait + config.retry.max_total_seconds
-        stale_after = max(DEFAULT_STALE_AFTER, 2 * longest_wait)
-        account = account_key(platform)
-        with StateStore(config.state_path, wall_clock=wall_clock, stale_after=stale_after) as store:
-            _note_other_accounts(store, platform_name, account)
-            return run_sync(
-                platform,
-                spec,
-                store=store,
-                account=account,
-                as_of=as_of,
-                hooks=hooks,
-                dry_run=dry_run,
-                full=full,
-                retry_failed=retry_failed,
-                progress=progress,
-                force_as_of=force_as_of,
-            )
-    finally:
-        platform.close()
-
-
-def _note_other_accounts(store: StateStore, platform: str, account: str) -> None:
-    """A first job for this account in a store that knows others: say their states stay apart."""
-    known = store.accounts(platform)
-    if known and account not in known:
-        log.warning(
-            "%s: first sync of account %s in this project; the state of %s is kept apart and not used",
-            platform,
-            account,
-            ", ".join(sorted(known)),
-        )
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:

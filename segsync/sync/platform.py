@@ -26,10 +26,12 @@ from __future__ import annotations
 import datetime as dt
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from segsync.core.cost import CostKind as CostKind  # re-exported: part of the protocol
+from segsync.core.cost import RateWindow
 from segsync.core.models import (
     Contact,
     ContactUpdate,
@@ -43,22 +45,7 @@ from segsync.core.models import (
     WriteResult,
 )
 from segsync.errors import ConfigError
-from segsync.sync.runner import CallRunner, RateWindow
-
-if TYPE_CHECKING:
-    from segsync.sandbox import Sandbox
-
-CostKind = Literal[
-    "pull_contacts",
-    "pull_purchases",
-    "create_field",
-    "update_field",
-    "create_list",
-    "write_fields",
-    "add_members",
-    "remove_members",
-    "read_members",
-]
+from segsync.sync.runner import CallRunner
 
 
 def base_url_problem(url: str) -> str | None:
@@ -135,8 +122,11 @@ class Platform(Protocol):
         """Build a client for one account. Must not make network calls."""
 
     @classmethod
-    def sandbox(cls) -> type[Sandbox] | None:
-        """The loopback emulator class for this platform, or None."""
+    def sandbox(cls) -> type[Any] | None:
+        """The loopback emulator class for this platform (a :class:`segsync.sandbox.Sandbox`), or None.
+
+        Typed loosely on purpose: the sync wing never imports the sandboxes, not even for types.
+        """
 
     def account_id(self) -> str:
         """The CRM's own id of the account the credential belongs to (one cheap call).

@@ -30,10 +30,11 @@ from typing import Protocol, TypeVar
 import tenacity
 from pydantic import BaseModel, ConfigDict, Field
 
+from segsync.core.cost import RateWindow as RateWindow  # re-exported: part of the runner's API
+from segsync.core.text import human_duration
 from segsync.errors import RateLimited, RetriableError, SyncPaused, retriable
-from segsync.project.output import human_duration
 
-log = logging.getLogger("segsync.sync.runner")
+log = logging.getLogger("segsync.retry")  # a stable name for log filters
 T = TypeVar("T")
 
 
@@ -126,15 +127,6 @@ class RetryPolicy(BaseModel):
         ge=1,
         description="syncs a record may fail before it is parked (sync --retry-failed tries it again)",
     )
-
-
-class RateWindow(BaseModel):
-    """At most ``requests`` calls in any ``seconds``-long window."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    requests: int = Field(gt=0)
-    seconds: float = Field(gt=0)
 
 
 @dataclass

@@ -39,9 +39,10 @@ import pytest
 from segsync.core.report import SegmentChange
 from segsync.errors import PlatformError, SyncPaused
 from segsync.plugins.hookspecs import hookimpl
+from segsync.project.run import project_spec
 from segsync.sandbox import FaultPlan, SeedData, demo_dataset
 from segsync.sandbox.server import FAULT_KINDS
-from segsync.sync.engine import SyncResult, SyncSpec, project_spec, run_sync
+from segsync.sync.engine import SyncResult, SyncSpec, run_sync
 from segsync.sync.runner import CallRunner, RetryPolicy
 from segsync.sync.state import LockOwner, StateStore
 from segsync.testing.clock import FakeClock, FakeWallClock
@@ -128,7 +129,7 @@ def standard_spec() -> SyncSpec:
     """The default project (``segsync init``'s config: the standard RFM pack)."""
     from segsync.plugins.manager import build_registry, make_plugin_manager
     from segsync.project.config import ProjectConfig
-    from segsync.project.manifest import load_packs
+    from segsync.project.packs import load_packs
 
     registry = build_registry(make_plugin_manager(load_entrypoints=False))
     config = ProjectConfig()
