@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -30,6 +30,7 @@ from segsync.models import (
     PurchaseSummary,
     Rejection,
 )
+from segsync.record_checks import accept_contacts, orphan_rejections
 from segsync.registry import Registry
 from segsync.rfm import RfmScores, score_population
 from segsync.rules import PropertyType, Values, bind, coerce, parse_date, rule_fields
@@ -274,42 +275,6 @@ def required_properties(
 # -- compute ---------------------------------------------------------------------------------
 
 
-def _accept_contacts(contacts: Iterable[Contact]) -> tuple[list[Contact], set[str], list[Rejection]]:
-    accepted: list[Contact] = []
-    pulled: set[str] = set()
-    rejections: list[Rejection] = []
-    for c in contacts:
-        if c.id in pulled:
-            rejections.append(
-                Rejection(
-                    kind="contact", record_id=c.id, reason="duplicate contact id; the first copy is used"
-                )
-            )
-            continue
-        pulled.add(c.id)
-        if not (c.email or "").strip():
-            rejections.append(Rejection(kind="contact", record_id=c.id, reason="missing email"))
-            continue
-        accepted.append(c)
-    return accepted, pulled, rejections
-
-
-def _unknown_contacts(purchases: Iterable[Purchase], pulled: set[str]) -> list[Rejection]:
-    """Rejections for purchases of contacts nobody pulled; those of contacts rejected for their
-    own reasons (no email, duplicate) are covered by that rejection."""
-    out: list[Rejection] = []
-    for p in purchases:
-        if p.contact_id in pulled:
-            continue
-        reason = (
-            f"contact {p.contact_id} was not among the pulled contacts (deleted or not a contact)"
-            if p.contact_id
-            else "not associated with any contact"
-        )
-        out.append(Rejection(kind="purchase", record_id=p.id, reason=reason))
-    return out
-
-
 def _money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
@@ -434,14 +399,14 @@ def _compute(
     as_of: dt.date,
 ) -> Desired:
     settings = config.rfm
-    accepted, pulled, rejections = _accept_contacts(contacts)
+    accepted, pulled, rejections = accept_contacts(contacts)
     accepted_ids = {c.id for c in accepted}
     others: list[Purchase] = []
     summaries, purchase_rejections = summarise(
         purchases, settings, as_of, contacts=accepted_ids, skipped=others
     )
     rejections += purchase_rejections
-    rejections += _unknown_contacts(others, pulled)
+    rejections += orphan_rejections(others, pulled)
     scores = score_population(summaries, settings, as_of)
 
     sets = _all_sets(packs)
