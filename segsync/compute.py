@@ -30,7 +30,7 @@ from segsync.models import (
     PurchaseSummary,
     Rejection,
 )
-from segsync.record_checks import accept_contacts, orphan_rejections
+from segsync.record_checks import accept_contacts, as_written, orphan_rejections
 from segsync.registry import Registry
 from segsync.rfm import RfmScores, score_population
 from segsync.rules import PropertyType, Values, bind, coerce, parse_date, rule_fields
@@ -276,7 +276,7 @@ def required_properties(
 
 
 def _money(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+    return as_written(value.quantize(CENT, rounding=ROUND_HALF_UP))
 
 
 def _as_date(value: Any) -> dt.date | None:

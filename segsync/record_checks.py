@@ -27,6 +27,9 @@ MAX_AMOUNT = Decimal(10) ** 15
 #: digits up to 10**22 (ten million purchases at the bound for one contact), and the revenue
 #: written back, rounded to cents, never exceeds that precision.
 AMOUNT_QUANTUM = Decimal("0.000001")  # keep in step with _QUANTUM_EXPONENT
+#: Significant digits of the numbers segsync writes (revenue, average order): a double holds
+#: every 15-digit decimal exactly, so cents stay exact below 10**13.
+WRITTEN_DIGITS = 15
 #: Purchases closed before this are rejected: no CRM holds real deals this old, and such dates
 #: are typos or placeholders (0001-01-01) that would decide everyone's recency score.
 EARLIEST_PURCHASE = dt.date(1900, 1, 1)
@@ -108,6 +111,18 @@ def read_amount(raw: Any) -> Decimal | str:
     if isinstance(exponent, int) and exponent < _QUANTUM_EXPONENT:
         number = number.quantize(AMOUNT_QUANTUM, rounding=ROUND_HALF_UP)
     return number if number else _ZERO
+
+
+def as_written(number: Decimal) -> Decimal:
+    """``number`` rounded to the :data:`WRITTEN_DIGITS` significant digits a CRM keeps.
+
+    CRM number properties are doubles: a value written with more digits reads back different
+    and would be rewritten on every sync. Only totals of huge amounts have that many.
+    """
+    exponent = number.as_tuple().exponent
+    if not isinstance(exponent, int) or number.adjusted() - exponent < WRITTEN_DIGITS:
+        return number  # at most WRITTEN_DIGITS digits (or not finite)
+    return number.quantize(Decimal(1).scaleb(number.adjusted() + 1 - WRITTEN_DIGITS), rounding=ROUND_HALF_UP)
 
 
 def amount_reason(amount: Decimal) -> str:

@@ -15,10 +15,11 @@ import pytest
 
 from segsync.compute import Desired, compute
 from segsync.config import ProjectConfig, parse_config
+from segsync.features import summarise
 from segsync.manifest import load_packs
 from segsync.models import Contact, Purchase, Rejection
 from segsync.plugins import build_registry, make_plugin_manager
-from segsync.record_checks import MAX_AMOUNT, quote, read_amount
+from segsync.record_checks import MAX_AMOUNT, as_written, quote, read_amount
 from segsync.registry import Registry
 
 AS_OF = dt.date(2026, 1, 15)
@@ -77,19 +78,37 @@ def test_one_amount_out_of_range_is_one_rejection_and_everyone_else_computes(reg
     assert desired.values["1"]["segsync_order_count"] is None, "nothing of the bad purchase counts"
 
 
-def test_totals_of_many_purchases_at_the_bound_are_exact_and_written_to_the_cent(registry, config):
+def test_totals_of_many_purchases_at_the_bound_are_exact_and_written_as_a_double_holds_them(registry, config):
     n = 20_000
     purchases = [buy(f"p{i}", "1", str(MAX_AMOUNT)) for i in range(n)]
     purchases += [buy("cent", "1", "0.01"), buy("refund", "1", str(-MAX_AMOUNT))]
+    exact = MAX_AMOUNT * (n - 1) + Decimal("0.01")
+    summaries, rejections = summarise(purchases, config.rfm, AS_OF)
+    assert not rejections
+    assert summaries["1"].revenue == exact, "Decimal sums stay exact"
     desired = run(registry, config, [person("1")], purchases)
     row = desired.values["1"]
     assert not desired.rejections
     assert row["segsync_order_count"] == n + 1
-    assert row["segsync_revenue"] == MAX_AMOUNT * (n - 1) + Decimal("0.01")
-    assert row["segsync_average_order"] == ((MAX_AMOUNT * (n - 1) + Decimal("0.01")) / (n + 1)).quantize(
-        Decimal("0.01")
-    )
+    assert row["segsync_revenue"] == Decimal("1.99990000000000E+19")
+    for written in (row["segsync_revenue"], row["segsync_average_order"]):
+        assert isinstance(written, Decimal)
+        assert Decimal(repr(float(written))) == written, "reads back from a CRM double unchanged"
     assert desired.summary.revenue == row["segsync_revenue"]
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ("9999999999999.99", "9999999999999.99"),  # 15 digits: exact in a double
+        ("12345678901234.56", "12345678901234.6"),
+        ("2999999999999999.97", "3000000000000000"),
+        ("-2999999999999999.97", "-3000000000000000"),
+        ("0.00", "0.00"),
+    ],
+)
+def test_written_numbers_keep_the_digits_a_double_holds(value, written):
+    assert as_written(Decimal(value)) == Decimal(written)
 
 
 def test_an_amount_that_is_not_finite_is_rejected(registry, config):
