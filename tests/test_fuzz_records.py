@@ -34,7 +34,18 @@ from segsync_hubspot import mapping as hubspot
 
 AS_OF = dt.date(2026, 1, 15)
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = parse_config('[segments]\npacks = ["rfm-standard", "lifecycle"]\n', ROOT / "segsync.toml")
+#: the shipped packs, and rules on contact properties, so odd property text meets the rules too
+CONFIG = parse_config(
+    '[segments]\npacks = ["rfm-standard", "lifecycle"]\n'
+    '[[segments.custom]]\nkey = "props"\nmode = "independent"\n'
+    '[[segments.custom.segments]]\nkey = "adults"\nname = "Adults"\n'
+    'when = { field = "age", op = "gte", value = 30 }\n'
+    '[[segments.custom.segments]]\nkey = "adas"\nname = "Adas"\n'
+    'when = { field = "firstname", op = "eq", value = "Ada" }\n'
+    '[[segments.custom.segments]]\nkey = "fresh"\nname = "Fresh"\n'
+    'when = { field = "createdate", op = "within_last_days", value = 90 }\n',
+    ROOT / "segsync.toml",
+)
 REGISTRY = build_registry(make_plugin_manager(load_entrypoints=False))
 PACKS = load_packs(CONFIG, REGISTRY)
 FIELDS = desired_fields(CONFIG, PACKS)
@@ -180,6 +191,7 @@ HS_CONTACT = st.fixed_dictionaries(
             optional={
                 "firstname": optional(ANY_TEXT),
                 "age": optional(NUMBER_TEXT),
+                "createdate": optional(DATE_TEXT),
                 **{f.key: optional(st.one_of(ANY_TEXT, NUMBER_TEXT, DATE_TEXT)) for f in FIELDS},
             },
         ),
@@ -212,7 +224,7 @@ HS_DEAL = st.fixed_dictionaries(
 def test_hubspot_records_through_mapping_and_compute(
     contacts: list[dict[str, Any]], deals: list[tuple[dict[str, Any], list[str], str]]
 ) -> None:
-    pulled = [hubspot.contact_from_record(r, ["firstname", "age"], FIELDS) for r in contacts]
+    pulled = [hubspot.contact_from_record(r, ["firstname", "age", "createdate"], FIELDS) for r in contacts]
     mapped: list[tuple[str, Sequence[Purchase | Rejection]]] = []
     for i, (deal, associated, suffix) in enumerate(deals):
         deal_id = f"{5000 + i}{suffix}"
