@@ -362,9 +362,10 @@ def compute(
     ``as_of`` is the run's reference date as the caller resolved it (``segsync`` takes
     ``--as-of``, else ``[rfm] as_of``, else today: :func:`segsync.config.effective_as_of`).
 
-    Contacts without an email or seen twice are rejected and get no values. Contacts without
-    purchases get empty RFM and purchase fields and the segment whose rule matches them (the
-    standard map's "No purchase yet").
+    Contacts without a usable email or seen twice are rejected and get no values (the
+    purchases of a rejected contact are rejected with it: :mod:`segsync.record_checks`).
+    Contacts without purchases get empty RFM and purchase fields and the segment whose rule
+    matches them (the standard map's "No purchase yet").
     """
     with _gc_paused():
         return _compute(contacts, purchases, config=config, packs=packs, registry=registry, as_of=as_of)

@@ -17,16 +17,16 @@ from typing import Any
 from segsync.models import Contact, Purchase, Rejection
 
 #: Largest amount of one purchase, either way (refunds are negative). HubSpot number
-#: properties and Brevo deal amounts and float attributes are IEEE-754 doubles, exact to 15
-#: significant digits: 10**15 keeps every accepted amount a whole number the CRM itself holds
-#: exactly, and is still tens of billions of dollars in the home currencies with the smallest
-#: units (VND, IDR). Anything larger is a typo or a unit mix-up.
+#: properties and Brevo deal amounts and float attributes are IEEE-754 doubles (15 significant
+#: digits, whole numbers up to 2**53): up to 10**15 the CRM itself holds every whole amount
+#: exactly, and that is still tens of billions of dollars in the home currencies with the
+#: smallest units (VND, IDR). Anything larger is a typo or a unit mix-up.
 MAX_AMOUNT = Decimal(10) ** 15
 #: Amounts are kept to a millionth of the currency unit (finer than any currency's minor
 #: unit): with at most 15 + 6 digits each, compute's sums stay exact in Decimal's default 28
 #: digits up to 10**22 (ten million purchases at the bound for one contact), and the revenue
 #: written back, rounded to cents, never exceeds that precision.
-AMOUNT_QUANTUM = Decimal("0.000001")  # keep in step with _QUANTUM_EXPONENT
+AMOUNT_QUANTUM = Decimal("0.000001")
 #: Significant digits of the numbers segsync writes (revenue, average order): a double holds
 #: every 15-digit decimal exactly, so cents stay exact below 10**13.
 WRITTEN_DIGITS = 15
@@ -43,7 +43,7 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 #: to those, and UTF-8 cannot encode them).
 _BAD_TEXT = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 _ZERO = Decimal(0)
-_QUANTUM_EXPONENT = -6
+_QUANTUM_EXPONENT = AMOUNT_QUANTUM.adjusted()
 
 
 def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:

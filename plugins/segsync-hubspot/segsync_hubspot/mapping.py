@@ -53,9 +53,9 @@ DEAL_PROPERTIES = (
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _DAY_MS = 86_400_000
 _EPOCH_MS = re.compile(r"-?[0-9]{9,}")
-#: A managed number with more integer digits than this is not one segsync wrote (its Decimal
-#: totals have 28 digits); it stays text, so the planner rewrites it, and it never becomes
-#: an int too long to store or print.
+#: A managed number of 10**28 or more is not one segsync wrote (its Decimal totals have 28
+#: digits): it stays text, so the planner rewrites it, and never becomes an int too long to
+#: store or print (int() of "1e999999999" would not return).
 _MAX_MANAGED_DIGITS = 28
 
 # -- values --------------------------------------------------------------------------------
