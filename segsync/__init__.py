@@ -63,6 +63,11 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("CallRunner", "Clock", "RetryPolicy", "SystemClock"), "segsync.sync.runner"),
     **dict.fromkeys(("header", "header_count", "header_number"), "segsync.sync.http"),
     **dict.fromkeys(("PlatformManifest", "load_platform_manifest"), "segsync.project.manifest"),
+    # How mappings read CRM values: one set of bounds and one wording for every platform.
+    **dict.fromkeys(
+        ("MAX_AMOUNT", "bad_text", "is_blank", "parse_number", "quote", "read_amount"),
+        "segsync.core.record_checks",
+    ),
 }
 
 
@@ -98,6 +103,14 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
         RemoteList,
         WriteResult,
     )
+    from segsync.core.record_checks import (
+        MAX_AMOUNT,
+        bad_text,
+        is_blank,
+        parse_number,
+        quote,
+        read_amount,
+    )
     from segsync.errors import (
         AuthError,
         ConfigError,
@@ -122,6 +135,12 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from segsync.sync.runner import CallRunner, Clock, RetryPolicy, SystemClock
 
 __all__ = [
+    "MAX_AMOUNT",
+    "bad_text",
+    "is_blank",
+    "parse_number",
+    "quote",
+    "read_amount",
     "AuthError",
     "CallRunner",
     "Clock",

@@ -102,7 +102,9 @@ def test_not_a_number_amount_is_rejected():
 
 
 def test_purchases_after_as_of_are_ignored():
-    s = one([buy("1", "c", "10", 3), buy("2", "c", "99", -1)])
+    summaries, rejections = summarise([buy("1", "c", "10", 3), buy("2", "c", "99", -1)], RfmSettings(), AS_OF)
+    assert [r.record_id for r in rejections] == ["2"]  # issue 7: recorded, no longer silent
+    (s,) = summaries.values()
     assert s.orders == 1
     assert s.last_purchase.date() == AS_OF - dt.timedelta(days=3)
     summaries, _ = summarise([buy("2", "c", "99", -1)], RfmSettings(), AS_OF)

@@ -80,7 +80,7 @@ def test_a_read_only_store_is_read_but_a_write_says_what_to_make_writable(projec
         kwargs["uri"] = True
         return real_connect(f"file:{path}?mode=ro", *args, **kwargs)
 
-    monkeypatch.setattr("segsync.sync.state.sqlite3.connect", read_only)
+    monkeypatch.setattr("segsync.sync.state.base.sqlite3.connect", read_only)
     assert main(["jobs"]) == 0  # reading needs no write access
     capsys.readouterr()
     assert main(["unlock"]) == 1

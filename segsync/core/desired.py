@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -29,6 +29,7 @@ from segsync.core.models import (
     PurchaseSummary,
     Rejection,
 )
+from segsync.core.record_checks import accept_contacts, as_written, orphan_rejections
 from segsync.core.rfm import RfmScores, score_population
 from segsync.core.rules import PropertyType, Values, bind, coerce, parse_date, rule_fields
 from segsync.core.segments import RFM_SEGMENT_FIELD, SegmentPack, SegmentSet
@@ -274,44 +275,8 @@ def required_properties(
 # -- compute ---------------------------------------------------------------------------------
 
 
-def _accept_contacts(contacts: Iterable[Contact]) -> tuple[list[Contact], set[str], list[Rejection]]:
-    accepted: list[Contact] = []
-    pulled: set[str] = set()
-    rejections: list[Rejection] = []
-    for c in contacts:
-        if c.id in pulled:
-            rejections.append(
-                Rejection(
-                    kind="contact", record_id=c.id, reason="duplicate contact id; the first copy is used"
-                )
-            )
-            continue
-        pulled.add(c.id)
-        if not (c.email or "").strip():
-            rejections.append(Rejection(kind="contact", record_id=c.id, reason="missing email"))
-            continue
-        accepted.append(c)
-    return accepted, pulled, rejections
-
-
-def _unknown_contacts(purchases: Iterable[Purchase], pulled: set[str]) -> list[Rejection]:
-    """Rejections for purchases of contacts nobody pulled; those of contacts rejected for their
-    own reasons (no email, duplicate) are covered by that rejection."""
-    out: list[Rejection] = []
-    for p in purchases:
-        if p.contact_id in pulled:
-            continue
-        reason = (
-            f"contact {p.contact_id} was not among the pulled contacts (deleted or not a contact)"
-            if p.contact_id
-            else "not associated with any contact"
-        )
-        out.append(Rejection(kind="purchase", record_id=p.id, reason=reason))
-    return out
-
-
 def _money(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+    return as_written(value.quantize(CENT, rounding=ROUND_HALF_UP))
 
 
 def _as_date(value: Any) -> dt.date | None:
@@ -397,9 +362,10 @@ def compute(
     ``as_of`` is the run's reference date as the caller resolved it (``segsync`` takes
     ``--as-of``, else ``[rfm] as_of``, else today: :func:`segsync.project.config.effective_as_of`).
 
-    Contacts without an email or seen twice are rejected and get no values. Contacts without
-    purchases get empty RFM and purchase fields and the segment whose rule matches them (the
-    standard map's "No purchase yet").
+    Contacts without a usable email or seen twice are rejected and get no values (the
+    purchases of a rejected contact are rejected with it: :mod:`segsync.core.record_checks`).
+    Contacts without purchases get empty RFM and purchase fields and the segment whose rule
+    matches them (the standard map's "No purchase yet").
     """
     with _gc_paused():
         return _compute(contacts, purchases, config=config, packs=packs, registry=registry, as_of=as_of)
@@ -434,14 +400,14 @@ def _compute(
     as_of: dt.date,
 ) -> Desired:
     settings = config.rfm
-    accepted, pulled, rejections = _accept_contacts(contacts)
+    accepted, pulled, rejections = accept_contacts(contacts)
     accepted_ids = {c.id for c in accepted}
     others: list[Purchase] = []
     summaries, purchase_rejections = summarise(
         purchases, settings, as_of, contacts=accepted_ids, skipped=others
     )
     rejections += purchase_rejections
-    rejections += _unknown_contacts(others, pulled)
+    rejections += orphan_rejections(others, pulled)
     scores = score_population(summaries, settings, as_of)
 
     sets = _all_sets(packs)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from segsync.core.catalog import FeatureFn, FeatureType
 from segsync.core.models import Contact, Purchase, PurchaseSummary, Rejection
+from segsync.core.record_checks import EARLIEST_ORDINAL, MAX_AMOUNT, amount_reason, date_reason
 from segsync.errors import PluginError
 
 if TYPE_CHECKING:
@@ -39,7 +40,9 @@ def summarise(
     * The same (purchase id, contact id) twice: the first is kept, the others are rejected.
     * A purchase whose ``currency`` is set and is not ``settings.currency`` is rejected: amounts
       in different currencies are never summed.
-    * Purchases closed after ``as_of`` are ignored, so a run for a past date is reproducible.
+    * An amount that is not finite or beyond :data:`~segsync.core.record_checks.MAX_AMOUNT` is rejected.
+    * Purchases closed after ``as_of`` are rejected (so a run for a past date is reproducible),
+      and so are those closed before :data:`~segsync.core.record_checks.EARLIEST_PURCHASE`.
     * Negative amounts are refunds: subtracted from revenue (never counted as orders, never
       moving the last purchase date) or ignored, per ``settings.refunds``.
     * Zero amounts count as orders or are ignored, per ``settings.zero_amounts``.
@@ -102,13 +105,14 @@ def summarise(
             )
             continue
         amount = p.amount
-        if not amount.is_finite():
-            rejections.append(Rejection(kind="purchase", record_id=pid, reason="amount is not a number"))
+        if not (amount.is_finite() and -MAX_AMOUNT <= amount <= MAX_AMOUNT):
+            rejections.append(Rejection(kind="purchase", record_id=pid, reason=amount_reason(amount)))
             continue
         closed = p.closed_at
         day = closed.toordinal()
         age = today - day
-        if age < 0:
+        if age < 0 or day < EARLIEST_ORDINAL:
+            rejections.append(Rejection(kind="purchase", record_id=pid, reason=date_reason(closed, as_of)))
             continue
         counts = not window or age <= window
         if amount <= ZERO:  # one Decimal-to-Decimal comparison on the common (positive) path

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: A value segsync writes to (or reads back from) one CRM field. ``None`` clears the field.
 FieldValue = str | int | Decimal | dt.date | None
@@ -85,6 +85,17 @@ class Rejection(_Frozen):
     kind: Literal["contact", "purchase", "write", "membership"]
     record_id: str
     reason: str
+
+    @field_validator("record_id", "reason")
+    @classmethod
+    def _encodable(cls, text: str) -> str:
+        """Rejections are stored and printed as UTF-8, which cannot carry an unpaired surrogate
+        (a CRM's JSON ``"\\ud800"`` escape decodes to one): those are kept as escapes."""
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            return text.encode(errors="backslashreplace").decode()
+        return text
 
 
 class FieldOption(_Frozen):

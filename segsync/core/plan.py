@@ -69,8 +69,9 @@ class Change(Protocol):
     def new(self) -> str | None: ...
 
 
-class Desired(Protocol):
-    """What the CRM should hold; :class:`segsync.core.desired.Desired` satisfies it."""
+class DesiredState(Protocol):
+    """What the CRM should hold; :class:`segsync.core.desired.Desired` is one; tests pass
+    smaller ones."""
 
     @property
     def fields(self) -> Sequence[FieldSpec]: ...
@@ -245,7 +246,7 @@ class SyncPlan:
 
 
 def make_plan(
-    desired: Desired,
+    desired: DesiredState,
     observed: Observed,
     *,
     dynamic_lists: bool = False,

@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Literal, Protocol, TypeVar
 
@@ -38,7 +38,6 @@ from segsync.core.models import (
     FieldSpec,
     ListSpec,
     Purchase,
-    PurchaseRetracted,
     RecordFailure,
     Rejection,
     RemoteList,
@@ -49,7 +48,7 @@ from segsync.core.plan import (
     AddMembers,
     CreateFields,
     CreateList,
-    Desired,
+    DesiredState,
     FieldConflict,
     Observed,
     RemoveMembers,
@@ -63,6 +62,7 @@ from segsync.core.plan import (
 from segsync.core.report import JobInfo, JobStatus, SegmentChange, SyncReport
 from segsync.errors import ConfigError, PermanentError, SegsyncError, SyncPaused
 from segsync.sync.platform import Platform
+from segsync.sync.pull import PurchasePull
 from segsync.sync.state import StateStore, scrub
 
 log = logging.getLogger("segsync.engine")  # a stable name for log filters
@@ -71,13 +71,10 @@ T = TypeVar("T")
 #: Purchases are saved to the cache in chunks of this many while pulling, when the platform
 #: yields them in modification order, so a pull cut short resumes where it stopped.
 PURCHASE_CHUNK = 500
-#: The purchase cursor is set this far before the newest modification seen: a purchase
-#: modified in the same instant as the last one pulled is fetched again, never missed.
-CURSOR_OVERLAP = dt.timedelta(seconds=1)
 #: Seconds between lock heartbeats during long pulls.
 HEARTBEAT_EVERY = 30.0
 
-ComputeFn = Callable[[Sequence[Contact], Sequence[Purchase], dt.date], Desired]
+ComputeFn = Callable[[Sequence[Contact], Sequence[Purchase], dt.date], DesiredState]
 Phase = Literal["pull", "compute", "plan", "apply"]
 
 
@@ -123,7 +120,7 @@ class Progress:
 class SyncResult:
     report: SyncReport
     plan: SyncPlan | None = None
-    desired: Desired | None = None
+    desired: DesiredState | None = None
     rejections: tuple[Rejection, ...] = ()
 
 
@@ -180,63 +177,6 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-@dataclass
-class _PurchasePull:
-    """Saves a purchase pull to the cache in chunks while it runs (see :data:`PURCHASE_CHUNK`)."""
-
-    store: StateStore
-    platform: str
-    account: str
-    since: dt.datetime | None
-    incremental: bool
-    chunk: int
-    pulled: int = 0
-    buffer: list[Purchase] = field(default_factory=list)
-    gone: list[str] = field(default_factory=list)
-    newest: dt.datetime | None = None
-    in_order: bool = True
-    first_flush: bool = True
-
-    def add(self, rec: Purchase | PurchaseRetracted | Rejection) -> None:
-        if isinstance(rec, Purchase):
-            self.pulled += 1
-            self.buffer.append(rec)
-            stamp = rec.modified_at
-            if stamp is None or (self.newest is not None and stamp < self.newest):
-                if self.in_order and not self.first_flush:
-                    # A cursor saved mid-pull assumed the order; take it back, so a pull cut
-                    # short from here restarts where this one started.
-                    self.store.set_cursor(self.platform, self.account, self.since)
-                self.in_order = False
-            elif self.newest is None or stamp > self.newest:
-                self.newest = stamp
-        elif isinstance(rec, PurchaseRetracted):
-            self.gone.append(rec.id)
-        elif rec.kind == "purchase":
-            self.gone.append(rec.record_id)  # its last good version must not linger in the cache
-        if self.incremental and self.in_order and len(self.buffer) >= self.chunk:
-            self.flush()
-
-    def cursor(self) -> dt.datetime | None:
-        if not self.incremental or self.newest is None:
-            return self.since
-        moved = self.newest - CURSOR_OVERLAP
-        return moved if self.since is None or moved > self.since else self.since
-
-    def flush(self) -> None:
-        """Save what was pulled so far. Mid-pull only when the order makes the cursor safe."""
-        self.store.save_purchases(
-            self.platform,
-            self.account,
-            self.buffer,
-            self.gone,
-            replace_all=self.first_flush and self.since is None,
-            cursor=self.cursor(),
-        )
-        self.first_flush = False
-        self.buffer, self.gone = [], []
-
-
 class _Job:
     def __init__(
         self,
@@ -262,6 +202,7 @@ class _Job:
         self.spec = spec
         self.store = store
         self.account = account
+        self.state = store.account(platform.name, account)
         self.as_of = as_of
         self.hooks = hooks
         self.dry_run = dry_run
@@ -286,16 +227,14 @@ class _Job:
 
     def run(self) -> SyncResult:
         if not self.dry_run:
-            taken = self.store.acquire_lock(self.name, self.account)
+            taken = self.state.acquire_lock()
             if taken is not None:
                 log.warning("%s: job %s died holding the lock; taking over and resuming", self.name, taken)
         try:
-            self.info = self.store.start_job(
-                self.name, self.account, as_of=self.as_of, dry_run=self.dry_run, full=self.full
-            )
+            self.info = self.state.start_job(as_of=self.as_of, dry_run=self.dry_run, full=self.full)
         except BaseException:
             if not self.dry_run:
-                self.store.release_lock(self.name, self.account)
+                self.state.release_lock()
             raise
         self.report = SyncReport(job=self.info, started_at=self.store.wall_clock.now(), phase="pull")
         self._notify("sync_started", lambda h: h.sync_started(self.info))
@@ -327,7 +266,7 @@ class _Job:
         self._count_calls()
         self.store.finish_job(self.report)
         if not self.dry_run:
-            self.store.release_lock(self.name, self.account)
+            self.state.release_lock()
         self._notify("sync_finished", lambda h: h.sync_finished(self.report))
 
     def _notify(self, hook: str, call: Callable[[Hooks], None]) -> None:
@@ -357,7 +296,7 @@ class _Job:
         now = self.runner.clock.now()
         if not self.dry_run and now - self.last_beat >= HEARTBEAT_EVERY:
             self.last_beat = now
-            self.store.heartbeat(self.name, self.account)
+            self.state.heartbeat()
 
     def _checkpoint(self, step: str) -> None:
         self.batches += 1
@@ -385,7 +324,7 @@ class _Job:
         contacts, rejections = self._pull_contacts()
         purchases = self._pull_purchases(rejections)
         self._check_as_of(purchases)
-        self.store.forget_failures_except(self.name, self.account, (c.id for c in contacts))
+        self.state.forget_failures_except(c.id for c in contacts)
 
         self._phase("compute")
         desired = self.spec.compute(contacts, purchases, self.as_of)
@@ -397,12 +336,10 @@ class _Job:
         self._phase("plan")
         observed = self._observe(desired, contacts)
         if self.retry_failed and not self.dry_run:
-            released = self.store.release_given_up(self.name, self.account)
+            released = self.state.release_given_up()
             if released:
                 log.info("%s: %d parked record(s) will be retried", self.name, released)
-        held: frozenset[tuple[str, str]] = (
-            frozenset() if self.retry_failed else self.store.held_records(self.name, self.account)
-        )
+        held: frozenset[tuple[str, str]] = frozenset() if self.retry_failed else self.state.held_records()
         used = {b: n - self.buckets0.get(b, 0) for b, n in self.runner.stats.per_bucket.items()}
         plan = make_plan(
             desired,
@@ -454,8 +391,8 @@ class _Job:
 
     def _pull_purchases(self, rejections: list[Rejection]) -> list[Purchase]:
         incremental = self.platform.incremental_purchases
-        since = None if self.full or not incremental else self.store.cursor(self.name, self.account)
-        pull = _PurchasePull(self.store, self.name, self.account, since, incremental, self.purchase_chunk)
+        since = None if self.full or not incremental else self.state.cursor()
+        pull = PurchasePull(self.state, since, incremental, self.purchase_chunk)
         try:
             for rec in self.platform.iter_purchases(since):
                 if isinstance(rec, Rejection):
@@ -472,13 +409,13 @@ class _Job:
         pull.flush()
         self.report.purchases_pulled = pull.pulled
         self._tick("pull_purchases", pull.pulled, pull.pulled)
-        return self.store.purchases(self.name, self.account)
+        return self.state.purchases()
 
     # -- observing ------------------------------------------------------------------------
 
     def _resolve_lists(self, specs: Sequence[ListSpec]) -> None:
         """Find each list by its remembered id (survives renames), else by name, else: to create."""
-        known = self.store.remote_ids(self.name, self.account, "list")
+        known = self.state.remote_ids("list")
         for spec in specs:
             if spec.key in self.lists:
                 continue
@@ -489,14 +426,14 @@ class _Job:
                     log.warning(
                         "%s: list %r was deleted in the CRM; segsync recreates it", self.name, spec.name
                     )
-                    self.store.forget_remote_id(self.name, self.account, "list", spec.key)
+                    self.state.forget_remote_id("list", spec.key)
             if remote is None:
                 remote = self.platform.find_list(spec.name)
             if remote is not None and known.get(spec.key) != (remote.id, remote.name):
-                self.store.set_remote_id(self.name, self.account, "list", spec.key, remote.id, remote.name)
+                self.state.set_remote_id("list", spec.key, remote.id, remote.name)
             self.lists[spec.key] = remote
 
-    def _observe(self, desired: Desired, contacts: Sequence[Contact]) -> Observed:
+    def _observe(self, desired: DesiredState, contacts: Sequence[Contact]) -> Observed:
         remote_fields = dict(self.platform.inspect_fields(desired.fields))
         conflicts: dict[str, str] = {}
         for spec in desired.fields:
@@ -506,7 +443,7 @@ class _Job:
             reason = self.platform.field_matches(spec, remote)
             if reason:
                 conflicts[spec.key] = reason
-            self.store.set_remote_id(self.name, self.account, "field", spec.key, remote.name, remote.name)
+            self.state.set_remote_id("field", spec.key, remote.name, remote.name)
         self._resolve_lists(desired.lists)
         members: dict[str, Set[str]] = {}
         for lspec in desired.lists:
@@ -528,7 +465,7 @@ class _Job:
 
     # -- applying -------------------------------------------------------------------------
 
-    def _apply(self, plan: SyncPlan, desired: Desired) -> None:
+    def _apply(self, plan: SyncPlan, desired: DesiredState) -> None:
         changes: dict[str, list[SegmentChange]] = {}
         for ch in desired.changes:
             changes.setdefault(ch.contact_id, []).append(
@@ -594,7 +531,7 @@ class _Job:
         remote, created = self.runner.retrying(f"ensure list {spec.key}", once)
         self.report.lists_created += int(created)
         self.lists[spec.key] = remote
-        self.store.set_remote_id(self.name, self.account, "list", spec.key, remote.id, remote.name)
+        self.state.set_remote_id("list", spec.key, remote.id, remote.name)
         return remote
 
     def _write_fields(
@@ -611,9 +548,7 @@ class _Job:
             except PermanentError as exc:
                 result = self._write_refused(batch, specs, exc)
             ok = set(result.ok)
-            self.store.record_written(
-                self.name, self.account, self.info.job_id, [u for u in batch if u.contact_id in ok]
-            )
+            self.state.record_written(self.info.job_id, [u for u in batch if u.contact_id in ok])
             self._settle(FIELDS_TARGET, "write", ok, result.failed)
             self.report.contacts_written += len(ok)
             for u in batch:
@@ -642,7 +577,7 @@ class _Job:
         self._stop_if_systematic(batch, result, exc, FIELDS_TARGET, "write")
         return result
 
-    def _membership(self, op: AddMembers | RemoveMembers, desired: Desired) -> None:
+    def _membership(self, op: AddMembers | RemoveMembers, desired: DesiredState) -> None:
         key = op.list_key
         if key in self.rebuilt:
             return  # recreated mid-run and refilled from the desired state already
@@ -674,20 +609,18 @@ class _Job:
             return self.platform.add_members(list_id, batch)
         return self.platform.remove_members(list_id, batch)
 
-    def _rebuild_list(self, key: str, desired: Desired) -> None:
+    def _rebuild_list(self, key: str, desired: DesiredState) -> None:
         """The list vanished mid-run: recreate it and add every desired member (it is empty)."""
         spec = next(s for s in desired.lists if s.key == key)
         log.warning("%s: list %r was deleted mid-sync; recreating it", self.name, spec.name)
-        self.store.forget_remote_id(self.name, self.account, "list", key)
+        self.state.forget_remote_id("list", key)
         self.rebuilt.add(key)
         dynamic = self.dynamic_lists and bool(spec.filter_field and spec.filter_value)
         remote = self._ensure_list(spec, dynamic)
         if remote.dynamic:
             return
         live = set(desired.values)
-        held: frozenset[tuple[str, str]] = (
-            frozenset() if self.retry_failed else self.store.held_records(self.name, self.account)
-        )
+        held: frozenset[tuple[str, str]] = frozenset() if self.retry_failed else self.state.held_records()
         target = list_target(key)
         ids = sorted(
             (c for c in desired.members.get(key, ()) if c in live and (target, c) not in held),
@@ -728,11 +661,9 @@ class _Job:
 
     def _settle(self, target: str, kind: str, ok: Set[str], failed: Sequence[RecordFailure]) -> None:
         if ok:
-            self.store.clear_failures(self.name, self.account, target, ok)
+            self.state.clear_failures(target, ok)
         if failed:
-            self.store.record_failures(
-                self.name,
-                self.account,
+            self.state.record_failures(
                 self.info.job_id,
                 kind,
                 target,
@@ -753,7 +684,7 @@ def _record_id(item: object) -> str:
     return item.contact_id if isinstance(item, ContactUpdate) else str(item)
 
 
-def _segment_sizes(desired: Desired) -> dict[str, int]:
+def _segment_sizes(desired: DesiredState) -> dict[str, int]:
     segments = getattr(desired, "segments", None)
     if isinstance(segments, Mapping) and segments:
         sizes: dict[str, int] = {}

@@ -4,6 +4,9 @@ Brevo names contact attributes in upper case (``FIRSTNAME``); segsync's neutral 
 lower snake case, so ``segsync_rfm_segment`` lives in Brevo as ``SEGSYNC_RFM_SEGMENT``. Each
 segsync field type has one Brevo attribute shape: text/float/date *normal* attributes, and a
 *category* attribute (integer codes with labels) for an enumeration.
+
+Deals and orders are checked as :mod:`segsync.core.record_checks` says; a rejection quotes the value
+it refuses (cut short, e-mail addresses masked).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal
 
 from segsync import (
@@ -23,6 +26,11 @@ from segsync import (
     PurchaseRetracted,
     Rejection,
     RemoteField,
+    bad_text,
+    is_blank,
+    parse_number,
+    quote,
+    read_amount,
 )
 
 Kind = Literal["text", "float", "date", "category"]
@@ -191,8 +199,10 @@ def decode_value(kind: str, raw: Any, options_by_code: Mapping[int, str]) -> Fie
     if kind == "category":
         if isinstance(raw, bool):
             return None
-        if isinstance(raw, int) or (isinstance(raw, str) and raw.isdigit()):
-            return options_by_code.get(int(raw))
+        if isinstance(raw, int):
+            return options_by_code.get(raw)
+        if isinstance(raw, str) and raw.isascii() and raw.isdigit():  # int("²") would raise
+            return options_by_code.get(int(raw)) if len(raw) < 19 else None
         by_label = {v.casefold(): v for v in options_by_code.values()}
         return by_label.get(str(raw).casefold())
     if kind == "float":
@@ -212,13 +222,8 @@ def decode_value(kind: str, raw: Any, options_by_code: Mapping[int, str]) -> Fie
 
 
 def to_decimal(raw: Any) -> Decimal | None:
-    if isinstance(raw, bool) or raw is None:
-        return None
-    try:
-        number = Decimal(str(raw).strip()) if not isinstance(raw, Decimal) else raw
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
+    """A finite number from a JSON number or numeric text, else None."""
+    return parse_number(raw)
 
 
 def same_value(written: FieldValue, stored: FieldValue) -> bool:
@@ -257,7 +262,8 @@ def contact_from_brevo(
     field; ``list_keys`` maps Brevo list ids to segsync list keys.
     """
     attributes: Mapping[str, Any] = raw.get("attributes") or {}
-    email = raw.get("email") or None
+    email = raw.get("email")
+    email = email if isinstance(email, str) and email else None
     props: dict[str, str | None] = {}
     for name in properties:
         if name == "email":
@@ -283,11 +289,11 @@ def parse_datetime(text: Any) -> dt.datetime | None:
         value = value[:-1] + "+00:00"
     try:
         parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.UTC)
+        return parsed.astimezone(dt.UTC)
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved by its offset
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
 
 
 def format_since(moment: dt.datetime) -> str:
@@ -332,14 +338,33 @@ def currency_attribute(catalogue: Iterable[Mapping[str, Any]], configured: str |
 
 
 def _amount(raw: Any, record_id: str, what: str) -> Decimal | Rejection:
-    if raw is None or raw == "":
+    if is_blank(raw):
         return Rejection(kind="purchase", record_id=record_id, reason=f"{what} has no amount")
-    number = to_decimal(raw)
-    if number is None:
-        return Rejection(
-            kind="purchase", record_id=record_id, reason=f"{what} amount {str(raw)[:40]!r} is not a number"
-        )
+    number = read_amount(raw)
+    if isinstance(number, str):
+        return Rejection(kind="purchase", record_id=record_id, reason=f"{what} amount {number}")
     return number
+
+
+def _moment(raw: Any, record_id: str, what: str, label: str, field: str) -> dt.datetime | Rejection:
+    """A deal's close date or an order's date: unreadable is not the same as absent."""
+    if is_blank(raw):
+        return Rejection(kind="purchase", record_id=record_id, reason=f"{what} has no {label} ({field})")
+    when = parse_datetime(raw)
+    if when is None:
+        reason = (
+            f"{what} {label} ({field}) {quote(raw)} is unreadable "
+            "(expected an ISO 8601 date-time such as 2025-12-01T12:00:00Z)"
+        )
+        return Rejection(kind="purchase", record_id=record_id, reason=reason)
+    return when
+
+
+def _bad_ids(record_id: str, contacts: Sequence[str], what: str) -> Rejection | None:
+    if bad_text(record_id) or any(bad_text(c) for c in contacts):
+        reason = f"{what} id or contact id holds a control character or an unpaired surrogate"
+        return Rejection(kind="purchase", record_id=record_id, reason=reason)
+    return None
 
 
 def deal_records(
@@ -360,12 +385,15 @@ def deal_records(
     amount = _amount(attributes.get(amount_attribute), deal_id, "won deal")
     if isinstance(amount, Rejection):
         return [amount]
-    closed = parse_datetime(attributes.get(close_attribute))
-    if closed is None:
-        return [Rejection(kind="purchase", record_id=deal_id, reason=f"won deal has no {close_attribute}")]
+    closed = _moment(attributes.get(close_attribute), deal_id, "won deal", "close date", close_attribute)
+    if isinstance(closed, Rejection):
+        return [closed]
     contacts = [str(c) for c in deal.get("linkedContactsIds") or ()]
     if not contacts:
         return [Rejection(kind="purchase", record_id=deal_id, reason="won deal is linked to no contact")]
+    bad = _bad_ids(deal_id, contacts, "won deal")
+    if bad is not None:
+        return [bad]
     modified = parse_datetime(attributes.get("last_updated_date"))
     own = attributes.get(currency_attribute) if currency_attribute else None
     if isinstance(own, str) and own.strip():
@@ -393,11 +421,14 @@ def order_records(
     amount = _amount(order.get("amount"), order_id, "order")
     if isinstance(amount, Rejection):
         return [amount]
-    closed = parse_datetime(order.get("createdAt"))
-    if closed is None:
-        return [Rejection(kind="purchase", record_id=order_id, reason="order has no createdAt date")]
+    closed = _moment(order.get("createdAt"), order_id, "order", "date", "createdAt")
+    if isinstance(closed, Rejection):
+        return [closed]
     if contact_id is None:
         return [Rejection(kind="purchase", record_id=order_id, reason="order belongs to no known contact")]
+    bad = _bad_ids(order_id, [contact_id], "order")
+    if bad is not None:
+        return [bad]
     return [
         Purchase(
             id=order_id,

@@ -234,7 +234,7 @@ def test_won_deals_with_pipelines_and_the_attribute_catalogue(platform, seed_dat
     reasons = sorted(r.reason for r in rejected)
     assert any("no amount" in r for r in reasons)
     assert any("is not a number" in r for r in reasons)
-    assert any("no close_date" in r for r in reasons)
+    assert any("no close date (close_date)" in r for r in reasons)
     assert any("linked to no contact" in r for r in reasons)
     ops = platform.runner.stats.per_operation
     assert (ops["pipelines.list"], ops["deal_attributes.list"]) == (1, 1)

@@ -334,7 +334,7 @@ def test_a_won_deal_is_one_purchase_per_linked_contact():
         (_deal(amount=None), "has no amount"),
         (_deal(amount="call me"), "is not a number"),
         (_deal(amount="NaN"), "is not a number"),
-        (_deal(close_date=None), "has no close_date"),
+        (_deal(close_date=None), "has no close date (close_date)"),
         ({**_deal(), "linkedContactsIds": []}, "linked to no contact"),
     ],
 )

@@ -1,8 +1,9 @@
 """Pure conversions between HubSpot's wire JSON and segsync's models. No IO, no SDK.
 
 Everything here takes and returns the JSON shapes of the HubSpot API (camelCase keys, all
-property values strings), so it is tested on small JSON fixtures. Reasons in rejections and
-failures never quote CRM values or vendor messages: those can hold PII.
+property values strings), so it is tested on small JSON fixtures. Rejections quote the value
+they refuse the way :func:`segsync.core.record_checks.quote` does (cut short, e-mail addresses
+masked); failures never quote vendor messages, which can hold PII.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from segsync import (
@@ -25,7 +26,12 @@ from segsync import (
     RemoteField,
     RemoteList,
     WriteResult,
+    bad_text,
+    is_blank,
+    quote,
+    read_amount,
 )
+from segsync import parse_number as _parse_number
 
 #: HubSpot (type, fieldType) for each segsync field type.
 HUBSPOT_TYPES: dict[FieldType, tuple[str, str]] = {
@@ -49,6 +55,11 @@ DEAL_PROPERTIES = (
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _DAY_MS = 86_400_000
+_EPOCH_MS = re.compile(r"-?[0-9]{9,}")
+#: A managed number of 10**28 or more is not one segsync wrote (its Decimal totals have 28
+#: digits): it stays text, so the planner rewrites it, and never becomes an int too long to
+#: store or print (int() of "1e999999999" would not return).
+_MAX_MANAGED_DIGITS = 28
 
 # -- values --------------------------------------------------------------------------------
 
@@ -68,20 +79,22 @@ def format_value(value: FieldValue) -> str:
 
 
 def parse_number(raw: str) -> Decimal | None:
-    try:
-        number = Decimal(raw.strip())
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
+    return _parse_number(raw)
 
 
 def parse_datetime(raw: str | None) -> dt.datetime | None:
-    """HubSpot datetimes: ISO 8601 (``2024-05-01T12:00:00.000Z``), a date, or ms since the epoch."""
+    """HubSpot datetimes: ISO 8601 (``2024-05-01T12:00:00.000Z``), a date, or ms since the epoch.
+
+    None when unreadable, or when the milliseconds fall outside the years 1 to 9999.
+    """
     if raw is None or not raw.strip():
         return None
     text = raw.strip()
-    if re.fullmatch(r"-?\d{9,}", text):
-        return _EPOCH + dt.timedelta(milliseconds=int(text))
+    if _EPOCH_MS.fullmatch(text):
+        try:
+            return _EPOCH + dt.timedelta(milliseconds=int(text))
+        except (OverflowError, ValueError):  # ValueError: more digits than int() reads
+            return None
     try:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -99,12 +112,15 @@ def parse_value(spec: FieldSpec, raw: str | None) -> FieldValue:
         return None
     if spec.type == "number":
         number = parse_number(raw)
-        if number is None:
+        if number is None or number.adjusted() >= _MAX_MANAGED_DIGITS:
             return raw
         return int(number) if number == number.to_integral_value() else number
     if spec.type == "date":
         when = parse_datetime(raw)
-        return when.astimezone(dt.UTC).date() if when else raw
+        try:
+            return when.astimezone(dt.UTC).date() if when else raw
+        except OverflowError:  # year 1 or 9999 moved across midnight by its offset
+            return raw
     return raw
 
 
@@ -149,31 +165,36 @@ def won_stage_ids(pipelines: Iterable[Mapping[str, Any]], only: Sequence[str] = 
 def deal_purchases(
     record: Mapping[str, Any], contact_ids: Sequence[str], home_currency: str | None
 ) -> list[Purchase] | Rejection:
-    """A won deal as one purchase per associated contact, or the reason it cannot count."""
+    """A won deal as one purchase per associated contact, or the reason it cannot count.
+
+    Amounts and dates are checked as :mod:`segsync.core.record_checks` says; a rejection quotes
+    the value it refuses.
+    """
     deal_id = str(record["id"])
     props: Mapping[str, Any] = record.get("properties") or {}
 
     def reject(reason: str) -> Rejection:
         return Rejection(kind="purchase", record_id=deal_id, reason=reason)
 
-    home = parse_number(str(props.get("amount_in_home_currency") or ""))
-    if home is not None:
-        amount, currency = home, home_currency
+    home = props.get("amount_in_home_currency")
+    if _parse_number(home) is not None:  # HubSpot's own conversion, when it could make one
+        field, raw, currency = "amount_in_home_currency", home, home_currency
     else:
-        raw = str(props.get("amount") or "")
-        if not raw.strip():
+        field, raw = "amount", props.get("amount")
+        if is_blank(raw):
             return reject("won deal has no amount")
-        parsed = parse_number(raw)
-        if parsed is None:
-            return reject("won deal amount is not a number")
-        amount = parsed
         currency = str(props.get("deal_currency_code") or "") or home_currency
-    closed_at = parse_datetime(props.get("closedate"))
-    if closed_at is None:
-        return reject("won deal has no valid close date")
+    amount = read_amount(raw)
+    if isinstance(amount, str):
+        return reject(f"won deal {field} {amount}")
+    closed_at = _close_date(props.get("closedate"))
+    if isinstance(closed_at, str):
+        return reject(closed_at)
     if not contact_ids:
         return reject("won deal has no associated contact")
-    modified_at = parse_datetime(props.get("hs_lastmodifieddate"))
+    if bad_text(deal_id) or any(bad_text(str(c)) for c in contact_ids):
+        return reject("won deal id or contact id holds a control character or an unpaired surrogate")
+    modified_at = parse_datetime(_text_or_none(props.get("hs_lastmodifieddate")))
     return [
         Purchase(
             id=deal_id,
@@ -185,6 +206,25 @@ def deal_purchases(
         )
         for cid in dict.fromkeys(contact_ids)
     ]
+
+
+def _close_date(raw: Any) -> dt.datetime | str:
+    """A won deal's ``closedate``, or why it has none."""
+    if is_blank(raw):
+        return "won deal has no close date (closedate)"
+    when = parse_datetime(str(raw))
+    if when is not None:
+        return when
+    problem = (
+        "is out of range (epoch milliseconds beyond the years 1 to 9999)"
+        if _EPOCH_MS.fullmatch(str(raw).strip())
+        else "is unreadable (expected an ISO 8601 date-time or epoch milliseconds)"
+    )
+    return f"won deal close date (closedate) {quote(raw)} {problem}"
+
+
+def _text_or_none(raw: Any) -> str | None:
+    return None if raw is None else str(raw)
 
 
 # -- properties ----------------------------------------------------------------------------
@@ -278,12 +318,13 @@ def list_body(spec: ListSpec, *, dynamic: bool) -> dict[str, Any]:
 
 
 def remote_list(obj: Mapping[str, Any]) -> RemoteList:
-    size = obj.get("size")
+    size = _parse_number(obj.get("size"))
     return RemoteList(
         id=str(obj["listId"]),
         name=str(obj["name"]),
         dynamic=obj.get("processingType") == "DYNAMIC",
-        size=int(size) if size is not None else None,
+        # a size that is no count (absent, "n/a", 1e30) is unknown, never a crash
+        size=int(size) if size is not None and 0 <= size < 2**63 else None,
     )
 
 

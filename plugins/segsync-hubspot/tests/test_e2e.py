@@ -86,9 +86,9 @@ def test_pull_purchases_maps_and_rejects(sandbox: HubSpotSandbox, platform: HubS
     assert purchases["5003"][0].closed_at == dt.datetime(2025, 6, 30, tzinfo=dt.UTC)
     assert rejected == {
         "5004": "won deal has no amount",
-        "5005": "won deal amount is not a number",
+        "5005": "won deal amount 'call me' is not a number",
         "5006": "won deal has no associated contact",
-        "5007": "won deal has no valid close date",
+        "5007": "won deal has no close date (closedate)",
     }
 
 

@@ -154,10 +154,15 @@ CLOSED = dt.datetime(2025, 12, 1, 12, tzinfo=UTC)
         ({"amount": "5"}, ["1", "2", "1"], [("1", Decimal(5), "USD"), ("2", Decimal(5), "USD")]),
         ({"amount": ""}, ["1"], "won deal has no amount"),
         ({}, ["1"], "won deal has no amount"),
-        ({"amount": "call me"}, ["1"], "won deal amount is not a number"),
-        ({"amount": "NaN"}, ["1"], "won deal amount is not a number"),
-        ({"amount": "10", "closedate": ""}, ["1"], "won deal has no valid close date"),
-        ({"amount": "10", "closedate": "someday"}, ["1"], "won deal has no valid close date"),
+        ({"amount": "call me"}, ["1"], "won deal amount 'call me' is not a number"),
+        ({"amount": "NaN"}, ["1"], "won deal amount 'NaN' is not a number"),
+        ({"amount": "10", "closedate": ""}, ["1"], "won deal has no close date (closedate)"),
+        (
+            {"amount": "10", "closedate": "someday"},
+            ["1"],
+            "won deal close date (closedate) 'someday' is unreadable "
+            "(expected an ISO 8601 date-time or epoch milliseconds)",
+        ),
         ({"amount": "10"}, [], "won deal has no associated contact"),
     ],
 )

@@ -1,0 +1,313 @@
+"""The state store's foundation: schema and migrations, the connection, transactions, the guard
+that turns SQLite failures into guidance, job and lock records, and typed values as text."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol, Self
+
+from segsync.core.models import FieldValue
+from segsync.core.report import JobStatus, SyncReport
+from segsync.errors import StateError
+from segsync.sync.locks import KernelLocks
+from segsync.sync.locks import LockOwner as LockOwner  # re-exported: tests and harnesses name owners
+
+SCHEMA_VERSION = 2
+#: A lock whose owner has not written a heartbeat for this long is considered dead. Owners
+#: beat at every checkpoint and between calls, and the longest silent wait is a rate wait
+#: (``RetryPolicy.max_rate_wait``, 15 min by default), so this leaves room for it.
+DEFAULT_STALE_AFTER = 1800.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS remote_ids (
+    platform TEXT NOT NULL, account TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,
+    remote_id TEXT NOT NULL, name TEXT NOT NULL, updated_at TEXT NOT NULL,
+    PRIMARY KEY (platform, account, kind, key)
+);
+CREATE TABLE IF NOT EXISTS written_values (
+    platform TEXT NOT NULL, account TEXT NOT NULL, contact_id TEXT NOT NULL, field TEXT NOT NULL,
+    value TEXT, job_id INTEGER NOT NULL, written_at TEXT NOT NULL,
+    PRIMARY KEY (platform, account, contact_id, field)
+);
+CREATE TABLE IF NOT EXISTS purchases (
+    platform TEXT NOT NULL, account TEXT NOT NULL, purchase_id TEXT NOT NULL, contact_id TEXT NOT NULL,
+    amount TEXT NOT NULL, currency TEXT, closed_at TEXT NOT NULL, modified_at TEXT,
+    PRIMARY KEY (platform, account, purchase_id, contact_id)
+);
+CREATE TABLE IF NOT EXISTS cursors (
+    platform TEXT NOT NULL, account TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (platform, account, name)
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    platform TEXT NOT NULL, account TEXT NOT NULL, status TEXT NOT NULL, phase TEXT NOT NULL,
+    dry_run INTEGER NOT NULL, full INTEGER NOT NULL, as_of TEXT NOT NULL, resumed_from INTEGER,
+    started_at TEXT NOT NULL, finished_at TEXT, heartbeat_at TEXT NOT NULL,
+    calls INTEGER NOT NULL DEFAULT 0, rate_limited INTEGER NOT NULL DEFAULT 0,
+    retries INTEGER NOT NULL DEFAULT 0, error TEXT, report TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_account ON jobs (platform, account, id);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    job_id INTEGER PRIMARY KEY, phase TEXT NOT NULL, step TEXT NOT NULL, batches INTEGER NOT NULL,
+    at TEXT NOT NULL, detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rejections (
+    job_id INTEGER NOT NULL, kind TEXT NOT NULL, record_id TEXT NOT NULL, reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rejections_by_job ON rejections (job_id);
+CREATE TABLE IF NOT EXISTS failures (
+    platform TEXT NOT NULL, account TEXT NOT NULL, kind TEXT NOT NULL, record_id TEXT NOT NULL,
+    operation TEXT NOT NULL, reason TEXT NOT NULL, attempts INTEGER NOT NULL,
+    first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, last_job INTEGER NOT NULL,
+    given_up INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (platform, account, kind, record_id, operation)
+);
+CREATE TABLE IF NOT EXISTS locks (
+    platform TEXT NOT NULL, account TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
+    job_id INTEGER, acquired_at TEXT NOT NULL, heartbeat_at TEXT NOT NULL,
+    started TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (platform, account)
+);
+"""
+#: Columns added after schema 1, for stores made by an older segsync.
+_ADDED_COLUMNS = {("locks", "started"): "TEXT NOT NULL DEFAULT ''"}
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+
+
+def scrub(text: str) -> str:
+    """Drop e-mail addresses from a reason before it is stored (CRM PII stays in the CRM)."""
+    return _EMAIL.sub("<email>", text)
+
+
+class WallClock(Protocol):
+    """Calendar time for job records and locks (tests pass :class:`segsync.testing.FakeWallClock`)."""
+
+    def now(self) -> dt.datetime: ...
+
+
+class SystemWallClock:
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: int
+    platform: str
+    account: str
+    status: JobStatus
+    phase: str
+    dry_run: bool
+    full: bool
+    as_of: dt.date
+    resumed_from: int | None
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    heartbeat_at: dt.datetime
+    calls: int
+    rate_limited: int
+    retries: int
+    error: str | None
+    report: SyncReport | None
+
+    @property
+    def duration(self) -> dt.timedelta:
+        return (self.finished_at or self.heartbeat_at) - self.started_at
+
+
+@dataclass(frozen=True)
+class FailureRecord:
+    platform: str
+    account: str
+    kind: str
+    record_id: str
+    operation: str
+    reason: str
+    attempts: int
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    given_up: bool
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    job_id: int
+    phase: str
+    step: str
+    batches: int
+    at: dt.datetime
+    detail: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    owner: LockOwner
+    job_id: int | None
+    acquired_at: dt.datetime
+    heartbeat_at: dt.datetime
+
+
+class StoreBase:
+    """The connection, schema, transactions and error guard every part of the store builds on."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        wall_clock: WallClock | None = None,
+        owner: LockOwner | None = None,
+        alive: Iterable[int] | None = None,
+        stale_after: float = DEFAULT_STALE_AFTER,
+    ) -> None:
+        """``owner`` and ``alive`` are for tests that play several processes in one:
+        ``alive`` lists the pids that count as running (default: ask the OS)."""
+        self.path = Path(path)
+        self.wall_clock: WallClock = wall_clock or SystemWallClock()
+        self.owner = owner or LockOwner.current()
+        self._alive = None if alive is None else set(alive)
+        self.stale_after = stale_after
+        self._lock = threading.RLock()
+        self._kernel = KernelLocks(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL survives a killed process intact; only an OS crash may lose the
+            # last commits, which costs a re-plan against the CRM, never wrong data.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise store_error(self.path, exc) from None
+        except OSError as exc:
+            raise StateError(f"{self.path}: cannot open the state store ({exc.strerror})") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self._kernel.release_all()
+            self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        with self._tx() as db:
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                db.execute(statement)
+            row = db.execute("SELECT version FROM schema_version").fetchone()
+            if row is None:
+                db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            elif row[0] > SCHEMA_VERSION:
+                raise StateError(
+                    f"{self.path}: made by a newer segsync (schema {row[0]}, this one knows "
+                    f"{SCHEMA_VERSION}); upgrade segsync or use another state file"
+                )
+            elif row[0] < SCHEMA_VERSION:
+                for (table, column), decl in _ADDED_COLUMNS.items():
+                    have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+                    if column not in have:
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+                db.execute("UPDATE schema_version SET version=?", (SCHEMA_VERSION,))
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """SQLite failures become one line of guidance (damaged, read-only, busy), no traceback."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise store_error(self.path, exc) from None
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE takes the write lock at once, no upgrade deadlocks)."""
+        with self._lock, self._guard():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _rows(self, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
+        with self._lock, self._guard():
+            cur = self._db.execute(sql, params)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def _mine(self) -> tuple[int, str, str]:
+        """This process as lock rows name their owner (pid, host, start time)."""
+        return (self.owner.pid, self.owner.host, self.owner.started)
+
+    def _now(self) -> str:
+        return self.wall_clock.now().isoformat()
+
+
+def store_error(path: Path, exc: sqlite3.DatabaseError) -> StateError:
+    """What to do about a state store SQLite cannot use, by what went wrong (never SQL or data)."""
+    text = str(exc).lower()
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        return StateError(
+            f"{path}: the state store is read-only here (or its folder is): segsync must write it and "
+            f"the -wal and -shm files beside it; make {path.parent} writable for this user, or point "
+            "[project] state in segsync.toml at a writable place"
+        )
+    if "locked" in text or "busy" in text:
+        return StateError(
+            f"{path}: the state store stayed busy for 10 s (another segsync process is writing it); "
+            "run the command again"
+        )
+    return StateError(
+        f"{path}: the state store is damaged ({type(exc).__name__}); move it away and sync again "
+        f"(mv {path} {path}.broken): segsync rebuilds it from the CRM, at the cost of one full "
+        "resync, never wrong data"
+    )
+
+
+# -- typed values as text -------------------------------------------------------------------
+
+
+def encode_value(value: FieldValue) -> str | None:
+    """A FieldValue as text that decodes to the same type (``d:12.50``, ``t:2026-01-15``...)."""
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return f"d:{value}"
+    if isinstance(value, bool):
+        raise TypeError("booleans are not field values")
+    if isinstance(value, int):
+        return f"i:{value}"
+    if isinstance(value, dt.date):
+        return f"t:{value.isoformat()}"
+    return f"s:{value}"
+
+
+def decode_value(text: str | None) -> FieldValue:
+    if text is None:
+        return None
+    tag, _, body = text.partition(":")
+    if tag == "d":
+        return Decimal(body)
+    if tag == "i":
+        return int(body)
+    if tag == "t":
+        return dt.date.fromisoformat(body)
+    return body

@@ -1,0 +1,112 @@
+"""The state store as one object, and the view of it that one CRM account's sync job uses."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from segsync.core.models import ContactUpdate, FieldValue, Purchase, RecordFailure
+from segsync.core.report import JobInfo
+from segsync.sync.state.data import DataStore
+from segsync.sync.state.jobs import JobStore
+from segsync.sync.state.locking import LockStore
+
+
+class StateStore(LockStore, JobStore, DataStore):
+    """The project's state file. Safe to share between threads; several processes may open it."""
+
+    def account(self, platform: str, account: str) -> AccountStore:
+        """The state of one CRM account: the store keeps everything per ``(platform, account)``,
+        this view fixes both once, so a job cannot mix two accounts' ids, cursors or locks."""
+        return AccountStore(self, platform, account)
+
+
+class AccountStore:
+    """The state of one account (``store.account(platform, account)``)."""
+
+    def __init__(self, store: StateStore, platform: str, account: str) -> None:
+        self.store = store
+        self.platform = platform
+        self.account = account
+
+    # -- lock and job ---------------------------------------------------------------------
+
+    def acquire_lock(self) -> int | None:
+        return self.store.acquire_lock(self.platform, self.account)
+
+    def heartbeat(self) -> None:
+        self.store.heartbeat(self.platform, self.account)
+
+    def release_lock(self) -> None:
+        self.store.release_lock(self.platform, self.account)
+
+    def start_job(self, *, as_of: dt.date, dry_run: bool, full: bool) -> JobInfo:
+        return self.store.start_job(self.platform, self.account, as_of=as_of, dry_run=dry_run, full=full)
+
+    # -- ids, values, purchases -------------------------------------------------------------
+
+    def remote_ids(self, kind: str) -> dict[str, tuple[str, str]]:
+        return self.store.remote_ids(self.platform, self.account, kind)
+
+    def set_remote_id(self, kind: str, key: str, remote_id: str, name: str) -> None:
+        self.store.set_remote_id(self.platform, self.account, kind, key, remote_id, name)
+
+    def forget_remote_id(self, kind: str, key: str) -> None:
+        self.store.forget_remote_id(self.platform, self.account, kind, key)
+
+    def record_written(self, job_id: int, updates: Iterable[ContactUpdate]) -> None:
+        self.store.record_written(self.platform, self.account, job_id, updates)
+
+    def written_values(self) -> dict[str, dict[str, FieldValue]]:
+        return self.store.written_values(self.platform, self.account)
+
+    def purchases(self) -> list[Purchase]:
+        return self.store.purchases(self.platform, self.account)
+
+    def cursor(self, name: str = "purchases") -> dt.datetime | None:
+        return self.store.cursor(self.platform, self.account, name)
+
+    def set_cursor(self, value: dt.datetime | None, name: str = "purchases") -> None:
+        self.store.set_cursor(self.platform, self.account, value, name)
+
+    def save_purchases(
+        self,
+        purchases: Sequence[Purchase],
+        gone: Iterable[str] = (),
+        *,
+        replace_all: bool,
+        cursor: dt.datetime | None,
+    ) -> None:
+        self.store.save_purchases(
+            self.platform, self.account, purchases, gone, replace_all=replace_all, cursor=cursor
+        )
+
+    # -- per-record failures ----------------------------------------------------------------
+
+    def record_failures(
+        self,
+        job_id: int,
+        kind: str,
+        operation: str,
+        failures: Iterable[RecordFailure],
+        *,
+        max_failed_runs: int,
+    ) -> None:
+        self.store.record_failures(
+            self.platform, self.account, job_id, kind, operation, failures, max_failed_runs=max_failed_runs
+        )
+
+    def clear_failures(self, operation: str, record_ids: Iterable[str]) -> None:
+        self.store.clear_failures(self.platform, self.account, operation, record_ids)
+
+    def forget_failures_except(self, live_ids: Iterable[str]) -> int:
+        return self.store.forget_failures_except(self.platform, self.account, live_ids)
+
+    def held_records(self) -> frozenset[tuple[str, str]]:
+        return self.store.held_records(self.platform, self.account)
+
+    def release_given_up(self) -> int:
+        return self.store.release_given_up(self.platform, self.account)
+
+
+__all__ = ["AccountStore", "StateStore"]

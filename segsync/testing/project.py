@@ -1,0 +1,141 @@
+"""A segsync project in a temporary folder, driven the way a user drives it: through the CLI.
+
+The ``segsync_project`` pytest fixture (registered by :mod:`segsync.testing.pytest_plugin`)
+hands tests a :class:`Project` factory, as tox's ``tox_project`` does for tox plugins: a
+plugin's tests start its sandbox, run ``check``/``plan``/``sync``/``jobs`` and assert on the
+:class:`Outcome` and on what the sandbox holds, without importing the engine or the state
+store::
+
+    def test_a_first_sync_writes_every_contact(segsync_project):
+        project = segsync_project("hubspot", seed=demo_dataset(AS_OF, contacts=60))
+        outcome = project.run("sync", "--as-of", "2026-01-15")
+        outcome.assert_success()
+        assert "wrote 59 contact(s)" in outcome.out
+        assert project.sandbox.snapshot()["fields"]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from segsync.sandbox import SeedData
+
+DEFAULT_SECRET = "segsync-project-secret-0123456789"  # noqa: S105 - what the loopback sandbox accepts
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one command did: its exit status and what it printed."""
+
+    args: tuple[str, ...]
+    code: int
+    out: str
+    err: str
+
+    def assert_success(self) -> None:
+        assert self.code == 0, f"segsync {' '.join(self.args)} exited {self.code}:\n{self.out}\n{self.err}"
+
+    def assert_failed(self, code: int | None = None) -> None:
+        assert self.code != 0, f"segsync {' '.join(self.args)} succeeded:\n{self.out}"
+        if code is not None:
+            assert self.code == code, f"exit {self.code}, expected {code}:\n{self.err}"
+
+
+class Project:
+    """A project folder with ``segsync.toml`` for one platform, pointed at a running sandbox."""
+
+    def __init__(
+        self,
+        folder: Path,
+        platform: str,
+        *,
+        seed: SeedData | None = None,
+        secret: str = DEFAULT_SECRET,
+        settings: Mapping[str, Any] | None = None,
+        sandbox_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        from segsync.plugins.manager import build_registry, make_plugin_manager
+
+        self.folder = folder
+        self.platform = platform
+        self.secret = secret
+        cls = build_registry(make_plugin_manager()).platform(platform)
+        sandbox_cls = cls.sandbox()
+        assert sandbox_cls is not None, f"platform {platform!r} ships no sandbox"
+        self.secret_env = cls.secret_env
+        self.sandbox: Any = sandbox_cls(secret=secret, **dict(sandbox_options or {}))
+        if seed is not None:
+            self.sandbox.seed(seed)
+        self.sandbox.start()
+        folder.mkdir(parents=True, exist_ok=True)
+        self.run("init", "--platform", platform).assert_success()
+        if settings:
+            self._add_settings(settings)
+
+    def _add_settings(self, settings: Mapping[str, Any]) -> None:
+        from segsync.project.config import _toml_value
+
+        path = self.folder / "segsync.toml"
+        table = f"[platforms.{self.platform}]\n"
+        lines = "".join(f"{k} = {_toml_value(v)}\n" for k, v in settings.items())
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace(table, table + lines), encoding="utf-8")
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a user exports before running segsync against the sandbox."""
+        return {
+            self.secret_env: self.secret,
+            f"SEGSYNC_{self.platform.upper()}_BASE_URL": self.sandbox.base_url,
+        }
+
+    def run(self, *args: str, env: Mapping[str, str] | None = None) -> Outcome:
+        """``segsync ARGS`` in the project folder, in-process, with the project's environment."""
+        from segsync.cli import main
+
+        out, err = io.StringIO(), io.StringIO()
+        with (
+            _in(self.folder),
+            _environ({**self.env, **(env or {})}),
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+        ):
+            code = main(list(args))
+        return Outcome(tuple(args), code, out.getvalue(), err.getvalue())
+
+    def close(self) -> None:
+        self.sandbox.stop()
+
+
+@contextlib.contextmanager
+def _in(folder: Path) -> Iterator[None]:
+    before = Path.cwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+@contextlib.contextmanager
+def _environ(values: Mapping[str, str]) -> Iterator[None]:
+    """The project's variables on top of a clean slate of segsync's own (nothing leaks in)."""
+    saved = dict(os.environ)
+    for key in list(os.environ):
+        if key.startswith(("SEGSYNC_", "BREVO_CLIENT")):
+            del os.environ[key]
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+__all__ = ["Outcome", "Project"]
