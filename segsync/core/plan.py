@@ -265,13 +265,38 @@ def make_plan(
     price the plan: ``used`` is calls this job already spent per bucket (the pull).
     """
     ops: list[Op] = []
-    specs = {s.key: s for s in desired.fields}
+    missing, writable, conflicts, updates_options = _plan_fields(desired, observed, ops)
+    platform_kept = memberships_managed_by_platform
+    creates, managed_lists = _plan_lists(desired, observed, ops, dynamic_lists, platform_kept)
+    updates, field_changes, held_back = _plan_values(desired, observed, writable, held, ops)
+    adds, removes, held_members = _plan_members(desired, observed, managed_lists, held, ops)
+    calls = price(ops, cost) if cost is not None else {}
+    seconds, bottleneck = min_duration(calls, windows or {}, used or {})
+    summary = PlanSummary(
+        fields_to_create=len(missing),
+        options_to_update=updates_options,
+        conflicts=tuple(conflicts),
+        lists_to_create=len(creates),
+        contacts_to_write=len(updates),
+        field_changes=dict(field_changes),
+        list_adds=adds,
+        list_removes=removes,
+        held_back=held_back + held_members,
+        calls=calls,
+        min_seconds=seconds,
+        bottleneck=bottleneck,
+    )
+    return SyncPlan(tuple(ops), summary)
 
-    # fields
+
+def _plan_fields(
+    desired: DesiredState, observed: Observed, ops: list[Op]
+) -> tuple[tuple[FieldSpec, ...], set[str], list[str], int]:
+    """Fields to create, conflicts to report, enumerations to extend; the keys safe to write."""
     missing = tuple(s for s in desired.fields if observed.fields.get(s.key) is None)
     if missing:
         ops.append(CreateFields(missing))
-    writable = set(specs)
+    writable = {s.key for s in desired.fields}
     conflicts: list[str] = []
     updates_options = 0
     for spec in desired.fields:
@@ -289,8 +314,17 @@ def make_plan(
             if added:
                 ops.append(UpdateFieldOptions(spec, added))
                 updates_options += 1
+    return missing, writable, conflicts, updates_options
 
-    # lists
+
+def _plan_lists(
+    desired: DesiredState,
+    observed: Observed,
+    ops: list[Op],
+    dynamic_lists: bool,
+    memberships_managed_by_platform: bool,
+) -> tuple[list[CreateList], list[ListSpec]]:
+    """Lists to create, and the lists whose members segsync keeps (not the platform)."""
     creates: list[CreateList] = []
     managed_lists: list[ListSpec] = []
     for lspec in desired.lists:
@@ -304,8 +338,14 @@ def make_plan(
         if not (platform_kept or memberships_managed_by_platform):
             managed_lists.append(lspec)
     ops.extend(creates)
+    return creates, managed_lists
 
-    # values
+
+def _plan_values(
+    desired: DesiredState, observed: Observed, writable: set[str], held: Set[tuple[str, str]], ops: list[Op]
+) -> tuple[list[ContactUpdate], Counter[str], int]:
+    """Per contact, only the values that differ from what the CRM holds."""
+    specs = {s.key: s for s in desired.fields}
     held_back = 0
     field_changes: Counter[str] = Counter()
     updates: list[ContactUpdate] = []
@@ -329,10 +369,20 @@ def make_plan(
         updates.append(ContactUpdate(contact_id=cid, email=observed.emails.get(cid), values=diff))
     if updates:
         ops.append(WriteFields(tuple(updates)))
+    return updates, field_changes, held_back
 
-    # memberships
+
+def _plan_members(
+    desired: DesiredState,
+    observed: Observed,
+    managed_lists: Sequence[ListSpec],
+    held: Set[tuple[str, str]],
+    ops: list[Op],
+) -> tuple[dict[str, int], dict[str, int], int]:
+    """Members to remove and add per list segsync keeps; parked records are held back."""
     adds: dict[str, int] = {}
     removes: dict[str, int] = {}
+    held_back = 0
     for lspec in managed_lists:
         target = list_target(lspec.key)
         want = {cid for cid in desired.members.get(lspec.key, ()) if cid in observed.values}
@@ -348,24 +398,7 @@ def make_plan(
         if kept_add:
             ops.append(AddMembers(lspec.key, kept_add))
             adds[lspec.key] = len(kept_add)
-
-    calls = price(ops, cost) if cost is not None else {}
-    seconds, bottleneck = min_duration(calls, windows or {}, used or {})
-    summary = PlanSummary(
-        fields_to_create=len(missing),
-        options_to_update=updates_options,
-        conflicts=tuple(conflicts),
-        lists_to_create=len(creates),
-        contacts_to_write=len(updates),
-        field_changes=dict(field_changes),
-        list_adds=adds,
-        list_removes=removes,
-        held_back=held_back,
-        calls=calls,
-        min_seconds=seconds,
-        bottleneck=bottleneck,
-    )
-    return SyncPlan(tuple(ops), summary)
+    return adds, removes, held_back
 
 
 def price(ops: Sequence[Op], cost: CostFn) -> dict[str, int]:
