@@ -19,9 +19,18 @@ from typing import Any, NamedTuple, TypeVar
 
 from segsync.core.catalog import Catalog
 from segsync.core.features import RFM_FEATURES, ZERO, summarise
+
+# Re-exported: the specs of what a computation fills, kept next to compute() for its callers.
+from segsync.core.fields import PREVIOUS_FIELD as PREVIOUS_FIELD
+from segsync.core.fields import SINCE_FIELD as SINCE_FIELD
+from segsync.core.fields import _all_sets
+from segsync.core.fields import desired_fields as desired_fields
+from segsync.core.fields import desired_lists as desired_lists
+from segsync.core.fields import list_key as list_key
+from segsync.core.fields import required_properties as required_properties
+from segsync.core.fields import rfm_set as rfm_set
 from segsync.core.models import (
     Contact,
-    FieldOption,
     FieldSpec,
     FieldValue,
     ListSpec,
@@ -32,12 +41,10 @@ from segsync.core.models import (
 from segsync.core.record_checks import accept_contacts, as_written, orphan_rejections
 from segsync.core.rfm import RfmScores, score_population
 from segsync.core.rules import PropertyType, Values, bind, coerce, parse_date, rule_fields
-from segsync.core.segments import RFM_SEGMENT_FIELD, SegmentPack, SegmentSet
+from segsync.core.segments import SegmentPack, SegmentSet
 from segsync.core.settings import ScoringConfig
 
 CENT = Decimal("0.01")
-PREVIOUS_FIELD = "segsync_previous_segment"
-SINCE_FIELD = "segsync_segment_since"
 #: A set's memo of rule results is dropped once it holds this many distinct inputs: sets over
 #: high-cardinality fields (dates, amounts) would only pay for keys that never repeat.
 MEMO_LIMIT = 4096
@@ -122,154 +129,6 @@ class Desired:
     summary: Summary
     #: every set (independent ones too) → segment key → contacts matching it
     matched: dict[str, dict[str, frozenset[str]]] = dc_field(default_factory=dict)
-
-
-# -- specs -----------------------------------------------------------------------------------
-
-
-def list_key(segment_set: SegmentSet, segment_key: str) -> str:
-    return f"{segment_set.key}.{segment_key}"
-
-
-def _options(segment_set: SegmentSet) -> tuple[FieldOption, ...]:
-    return tuple(
-        FieldOption(value=s.key, label=s.name, description=s.description) for s in segment_set.segments
-    )
-
-
-def _all_sets(packs: Sequence[SegmentPack]) -> list[SegmentSet]:
-    return [s for pack in packs for s in pack.sets]
-
-
-def rfm_set(packs: Sequence[SegmentPack]) -> SegmentSet | None:
-    """The exclusive set written to ``segsync_rfm_segment``, if any pack declares one."""
-    return next((s for s in _all_sets(packs) if s.field == RFM_SEGMENT_FIELD), None)
-
-
-def desired_fields(config: ScoringConfig, packs: Sequence[SegmentPack]) -> tuple[FieldSpec, ...]:
-    """Every field segsync manages for this configuration (the engine needs these to pull)."""
-    bins = config.rfm.bins
-    primary = rfm_set(packs)
-    specs: list[FieldSpec] = []
-    if primary is not None:
-        specs.append(
-            FieldSpec(
-                key=RFM_SEGMENT_FIELD,
-                label=primary.label,
-                type="enumeration",
-                description=primary.description or "segment of the RFM map; first match wins",
-                options=_options(primary),
-            )
-        )
-    for key, label, text in (
-        ("segsync_rfm_r_score", "RFM recency score", f"1 (longest ago) to {bins} (most recent)"),
-        ("segsync_rfm_f_score", "RFM frequency score", f"1 (fewest orders) to {bins} (most)"),
-        ("segsync_rfm_m_score", "RFM monetary score", f"1 (lowest {config.rfm.monetary}) to {bins}"),
-    ):
-        specs.append(
-            FieldSpec(key=key, label=label, type="number", description=f"{text}; empty: no purchase")
-        )
-    specs.append(
-        FieldSpec(
-            key="segsync_rfm_score",
-            label="RFM score",
-            type="string",
-            description='R, F and M scores, e.g. "545"',
-        )
-    )
-    if config.rfm.write_recency_days:
-        specs.append(
-            FieldSpec(
-                key="segsync_recency_days",
-                label="Days since last purchase",
-                type="number",
-                description="days from the latest order to the reference date",
-            )
-        )
-    window = (
-        f"in the last {config.rfm.frequency_window_days} days" if config.rfm.frequency_window_days else ""
-    )
-    specs += [
-        FieldSpec(
-            key="segsync_order_count",
-            label="Order count",
-            type="number",
-            description=f"won orders {window}".strip(),
-        ),
-        FieldSpec(
-            key="segsync_revenue",
-            label="Revenue",
-            type="number",
-            description=f"orders minus refunds {window}, {config.rfm.currency}".replace("  ", " "),
-        ),
-        FieldSpec(
-            key="segsync_average_order",
-            label="Average order value",
-            type="number",
-            description=f"revenue / orders, {config.rfm.currency}",
-        ),
-        FieldSpec(
-            key="segsync_first_purchase", label="First purchase", type="date", description="first order"
-        ),
-        FieldSpec(
-            key="segsync_last_purchase", label="Last purchase", type="date", description="latest order"
-        ),
-    ]
-    if primary is not None:
-        specs += [
-            FieldSpec(
-                key=PREVIOUS_FIELD,
-                label="Previous RFM segment",
-                type="enumeration",
-                description="the RFM segment before the current one",
-                options=_options(primary),
-            ),
-            FieldSpec(
-                key=SINCE_FIELD,
-                label="In RFM segment since",
-                type="date",
-                description="when the contact entered its current RFM segment",
-            ),
-        ]
-    for s in _all_sets(packs):
-        if s.exclusive and s is not primary and s.field is not None:
-            specs.append(
-                FieldSpec(
-                    key=s.field,
-                    label=s.label,
-                    type="enumeration",
-                    description=s.description,
-                    options=_options(s),
-                )
-            )
-    return tuple(specs)
-
-
-def desired_lists(packs: Sequence[SegmentPack]) -> tuple[ListSpec, ...]:
-    """One list per segment that keeps one; exclusive ones carry the filter for dynamic lists."""
-    out: list[ListSpec] = []
-    for s in _all_sets(packs):
-        for seg in s.segments:
-            if not seg.list:
-                continue
-            out.append(
-                ListSpec(
-                    key=list_key(s, seg.key),
-                    name=seg.list_name,
-                    description=seg.description,
-                    filter_field=s.field if s.exclusive else None,
-                    filter_value=seg.key if s.exclusive else None,
-                )
-            )
-    return tuple(out)
-
-
-def required_properties(
-    config: ScoringConfig, packs: Sequence[SegmentPack], registry: Catalog
-) -> tuple[str, ...]:
-    """Contact properties the rules read (the engine asks the platform to pull these)."""
-    used = frozenset().union(*(p.fields for p in packs))
-    return tuple(sorted(n for n in used if n not in registry.features and n in config.properties))
 
 
 # -- compute ---------------------------------------------------------------------------------
