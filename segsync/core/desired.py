@@ -206,6 +206,24 @@ class _Classifier:
             ]
             self.matches = lambda values: tuple([key for key, test in each if test(values)])
 
+    def classify(
+        self, contact: Contact, summary: PurchaseSummary | None, inputs: Values, row: dict[str, FieldValue]
+    ) -> tuple[str | None, str | None] | None:
+        """Add the contact to every segment it matches (with its orders and revenue). For an
+        exclusive set, also write its segment into ``row`` and return (old, new)."""
+        keys = self.matches(inputs)
+        for k in keys:
+            self.members[k].add(contact.id)
+            if summary is not None:
+                acc = self.totals[k]
+                acc[0] += summary.orders
+                acc[1] += summary.revenue
+        if self.field is None:
+            return None
+        new = keys[0] if keys else None
+        self.assigned[contact.id] = row[self.field] = new
+        return _text(contact.managed.get(self.field)), new
+
 
 def compute(
     contacts: Sequence[Contact],
@@ -260,91 +278,105 @@ def _compute(
 ) -> Desired:
     settings = config.rfm
     accepted, pulled, rejections = accept_contacts(contacts)
-    accepted_ids = {c.id for c in accepted}
     others: list[Purchase] = []
     summaries, purchase_rejections = summarise(
-        purchases, settings, as_of, contacts=accepted_ids, skipped=others
+        purchases, settings, as_of, contacts={c.id for c in accepted}, skipped=others
     )
     rejections += purchase_rejections
     rejections += orphan_rejections(others, pulled)
     scores = score_population(summaries, settings, as_of)
-
     sets = _all_sets(packs)
-    used = frozenset().union(*(s.fields for s in sets))
-    feature_fns = [
-        (n, registry.features[n].compute)
-        for n in sorted(used)
-        if n in registry.features and n not in RFM_FEATURES
-    ]
-    props: list[tuple[str, PropertyType]] = [
-        (n, config.properties[n])
-        for n in sorted(used)
-        if n not in registry.features and n in config.properties
-    ]
-    rfm_used = [n for n in RFM_FEATURES if n in used]
+    inputs = _RuleInputs(frozenset().union(*(s.fields for s in sets)), registry, config, as_of)
     classifiers = [_Classifier(s, as_of) for s in sets]
     primary = rfm_set(packs)
     fields = desired_fields(config, packs)
     empty_row: dict[str, FieldValue] = dict.fromkeys(f.key for f in fields)
-    bins, recency = settings.bins, settings.write_recency_days
-
     values: dict[str, dict[str, FieldValue]] = {}
     changes: list[Movement] = []
     for contact in accepted:
-        cid = contact.id
-        summary = summaries.get(cid)
-        sc = scores.get(cid)
-        code = sc.code(bins) if sc is not None else None
-        inputs: dict[str, Any] = {name: fn(contact, summary, as_of) for name, fn in feature_fns}
-        for name, ptype in props:
+        summary = summaries.get(contact.id)
+        sc = scores.get(contact.id)
+        code = sc.code(settings.bins) if sc is not None else None
+        row = dict(empty_row)
+        if summary is not None:
+            _fill_purchase_values(row, summary, sc, code, as_of, settings.write_recency_days)
+        known = inputs.of(contact, summary, sc, code)
+        for clf in classifiers:
+            segment = clf.classify(contact, summary, known, row)
+            if segment is None:
+                continue  # an independent set: members only
+            old, new = segment
+            if old != new:
+                changes.append(Movement(contact.id, clf.set.key, old, new))
+            if clf.set is primary:
+                _carry_history(row, contact.managed, old, new, as_of, clf.options)
+        values[contact.id] = row
+    return _assemble(
+        packs, classifiers, fields, values, changes, rejections, summaries, scores, as_of, settings.bins
+    )
+
+
+class _RuleInputs:
+    """What a contact's rules read: plugin features, typed properties, and its RFM scores."""
+
+    def __init__(
+        self, used: frozenset[str], registry: Catalog, config: ScoringConfig, as_of: dt.date
+    ) -> None:
+        self.as_of = as_of
+        self.features = [
+            (n, registry.features[n].compute)
+            for n in sorted(used)
+            if n in registry.features and n not in RFM_FEATURES
+        ]
+        self.props: list[tuple[str, PropertyType]] = [
+            (n, config.properties[n])
+            for n in sorted(used)
+            if n not in registry.features and n in config.properties
+        ]
+        self.rfm = any(n in used for n in RFM_FEATURES)
+
+    def of(
+        self, contact: Contact, summary: PurchaseSummary | None, sc: RfmScores | None, code: str | None
+    ) -> dict[str, Any]:
+        inputs: dict[str, Any] = {name: fn(contact, summary, self.as_of) for name, fn in self.features}
+        for name, ptype in self.props:
             raw = contact.properties.get(name)
             if raw is None and name == "email":
                 raw = contact.email
             inputs[name] = coerce(raw, ptype)
-        if rfm_used:
+        if self.rfm:
             inputs.update(_rfm_inputs(sc, code))
-        row = dict(empty_row)
-        if summary is not None:
-            _fill_purchase_values(row, summary, sc, code, as_of, recency)
-        orders, revenue = (summary.orders, summary.revenue) if summary is not None else (0, ZERO)
-        for clf in classifiers:
-            keys = clf.matches(inputs)
-            for k in keys:
-                clf.members[k].add(cid)
-                if summary is not None:
-                    acc = clf.totals[k]
-                    acc[0] += orders
-                    acc[1] += revenue
-            field = clf.field
-            if field is None:
-                continue
-            new = keys[0] if keys else None
-            clf.assigned[cid] = row[field] = new
-            old = _text(contact.managed.get(field))
-            if old != new:
-                changes.append(Movement(cid, clf.set.key, old, new))
-            if clf.set is primary:
-                _carry_history(row, contact.managed, old, new, as_of, clf.options)
-        values[cid] = row
+        return inputs
 
-    frozen_matched = {c.set.key: {k: frozenset(ids) for k, ids in c.members.items()} for c in classifiers}
+
+def _assemble(
+    packs: Sequence[SegmentPack],
+    classifiers: Sequence[_Classifier],
+    fields: tuple[FieldSpec, ...],
+    values: dict[str, dict[str, FieldValue]],
+    changes: list[Movement],
+    rejections: list[Rejection],
+    summaries: Mapping[str, PurchaseSummary],
+    scores: Mapping[str, RfmScores],
+    as_of: dt.date,
+    bins: int,
+) -> Desired:
+    """The classifiers' members and totals as lists, segments and the run's summary figures."""
+    matched = {c.set.key: {k: frozenset(ids) for k, ids in c.members.items()} for c in classifiers}
     totals = {c.set.key: c.totals for c in classifiers}
     exclusive_of = {c.set.key: c.assigned for c in classifiers if c.field is not None}
     lists = desired_lists(packs)
-    members: dict[str, frozenset[str]] = {}
-    for spec in lists:
-        set_key, _, seg_key = spec.key.partition(".")
-        members[spec.key] = frozen_matched[set_key][seg_key]
+    members = {spec.key: matched[spec.key.partition(".")[0]][spec.key.partition(".")[2]] for spec in lists}
     figures = _summarise_sets(
-        sets,
-        frozen_matched,
+        [c.set for c in classifiers],
+        matched,
         totals,
         exclusive_of,
         summaries,
         scores,
         as_of,
-        settings.bins,
-        len(accepted),
+        bins,
+        len(values),
         len(rejections),
     )
     return Desired(
@@ -357,7 +389,7 @@ def _compute(
         changes=tuple(changes),
         rejections=tuple(rejections),
         summary=figures,
-        matched=frozen_matched,
+        matched=matched,
     )
 
 
