@@ -56,11 +56,7 @@ def summarise(
     when given, for the caller to judge): the check costs one lookup per contact, not per
     purchase.
     """
-    home = settings.currency
-    window = settings.frequency_window_days
-    count_zero = settings.zero_amounts == "count"
-    subtract_refunds = settings.refunds == "subtract"
-    today = as_of.toordinal()
+    checks = _PurchaseChecks(settings, as_of)
     rejections: list[Rejection] = []
     # contact id -> [orders, revenue, first day, first datetime, last day, last datetime, ids].
     # One dict lookup per purchase serves dedupe (the contact's purchase ids) and aggregation;
@@ -68,71 +64,27 @@ def summarise(
     # once per purchase, millions of times.
     acc: dict[str, list[Any]] = {}
     for p in purchases:
-        cid = p.contact_id
-        pid = p.id
-        row = acc.get(cid)
+        row = acc.get(p.contact_id)
         if row is None:
-            if contacts is not None and cid not in contacts:
-                row = acc[cid] = _OUTSIDER
-            else:
-                row = acc[cid] = [0, ZERO, None, None, None, None, {pid}]
+            outside = contacts is not None and p.contact_id not in contacts
+            row = acc[p.contact_id] = _OUTSIDER if outside else [0, ZERO, None, None, None, None, {p.id}]
         elif row is not _OUTSIDER:
             ids = row[6]
             size = len(ids)
-            ids.add(pid)
+            ids.add(p.id)
             if len(ids) == size:
-                rejections.append(
-                    Rejection(
-                        kind="purchase",
-                        record_id=pid,
-                        reason=f"duplicate of purchase {pid} for contact {cid}; the first copy is used",
-                    )
-                )
+                dup = f"duplicate of purchase {p.id} for contact {p.contact_id}; the first copy is used"
+                rejections.append(Rejection(kind="purchase", record_id=p.id, reason=dup))
                 continue
         if row is _OUTSIDER:
             if skipped is not None:
                 skipped.append(p)
             continue
-        currency = p.currency
-        if currency and currency != home and currency.upper() != home:
-            rejections.append(
-                Rejection(
-                    kind="purchase",
-                    record_id=pid,
-                    reason=f"amount is in {currency.upper()}, not the home currency {home}; amounts in "
-                    "other currencies are never summed (set [rfm] currency or convert it in the CRM)",
-                )
-            )
+        reason = checks.problem(p)
+        if reason is not None:
+            rejections.append(Rejection(kind="purchase", record_id=p.id, reason=reason))
             continue
-        amount = p.amount
-        if not (amount.is_finite() and -MAX_AMOUNT <= amount <= MAX_AMOUNT):
-            rejections.append(Rejection(kind="purchase", record_id=pid, reason=amount_reason(amount)))
-            continue
-        closed = p.closed_at
-        day = closed.toordinal()
-        age = today - day
-        if age < 0 or day < EARLIEST_ORDINAL:
-            rejections.append(Rejection(kind="purchase", record_id=pid, reason=date_reason(closed, as_of)))
-            continue
-        counts = not window or age <= window
-        if amount <= ZERO:  # one Decimal-to-Decimal comparison on the common (positive) path
-            if amount < ZERO:
-                if subtract_refunds and counts:
-                    row[1] += amount
-                continue
-            if not count_zero:
-                continue
-        if counts:
-            row[0] += 1
-            row[1] += amount
-        first = row[2]
-        if first is None:
-            row[2], row[3], row[4], row[5] = day, closed, day, closed
-            continue
-        if day <= first and (day < first or _utc(closed) < _utc(row[3])):
-            row[2], row[3] = day, closed
-        if day >= row[4] and (day > row[4] or _utc(closed) > _utc(row[5])):
-            row[4], row[5] = day, closed
+        checks.add(row, p)
     summaries = {
         cid: PurchaseSummary.model_construct(
             orders=orders, revenue=revenue, first_purchase=first, last_purchase=last
@@ -141,6 +93,57 @@ def summarise(
         if day is not None  # only refunds or ignored purchases (or an outsider): not a customer
     }
     return summaries, rejections
+
+
+class _PurchaseChecks:
+    """Whether a purchase counts, and how it adds to its contact's row (see :func:`summarise`)."""
+
+    def __init__(self, settings: RfmSettings, as_of: dt.date) -> None:
+        self.home = settings.currency
+        self.window = settings.frequency_window_days
+        self.count_zero = settings.zero_amounts == "count"
+        self.subtract_refunds = settings.refunds == "subtract"
+        self.as_of = as_of
+        self.today = as_of.toordinal()
+
+    def problem(self, p: Purchase) -> str | None:
+        """Why this purchase is rejected (another currency, an absurd amount or date), or None."""
+        currency = p.currency
+        if currency and currency != self.home and currency.upper() != self.home:
+            return (
+                f"amount is in {currency.upper()}, not the home currency {self.home}; amounts in "
+                "other currencies are never summed (set [rfm] currency or convert it in the CRM)"
+            )
+        amount = p.amount
+        if not (amount.is_finite() and -MAX_AMOUNT <= amount <= MAX_AMOUNT):
+            return amount_reason(amount)
+        day = p.closed_at.toordinal()
+        if day > self.today or day < EARLIEST_ORDINAL:
+            return date_reason(p.closed_at, self.as_of)
+        return None
+
+    def add(self, row: list[Any], p: Purchase) -> None:
+        amount, closed = p.amount, p.closed_at
+        day = closed.toordinal()
+        counts = not self.window or self.today - day <= self.window
+        if amount <= ZERO:  # one Decimal-to-Decimal comparison on the common (positive) path
+            if amount < ZERO:
+                if self.subtract_refunds and counts:
+                    row[1] += amount
+                return
+            if not self.count_zero:
+                return
+        if counts:
+            row[0] += 1
+            row[1] += amount
+        first = row[2]
+        if first is None:
+            row[2], row[3], row[4], row[5] = day, closed, day, closed
+            return
+        if day <= first and (day < first or _utc(closed) < _utc(row[3])):
+            row[2], row[3] = day, closed
+        if day >= row[4] and (day > row[4] or _utc(closed) > _utc(row[5])):
+            row[4], row[5] = day, closed
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
