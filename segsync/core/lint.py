@@ -246,6 +246,20 @@ def describe(state: Mapping[str, Any], as_of: dt.date = LINT_AS_OF) -> str:
 # -- checks ----------------------------------------------------------------------------------
 
 
+@dataclass
+class _Walk:
+    """What walking a set's state space found: first matches and wins, shadows, overlaps, gaps."""
+
+    total: int
+    sampled: bool
+    first_match: dict[str, dict[str, Any]]
+    first_win: dict[str, dict[str, Any]]
+    winners_over: dict[str, dict[str, dict[str, Any]]]  # shadowed candidate → winner → example
+    overlaps: dict[tuple[str, str], dict[str, Any]]
+    gaps: list[dict[str, Any]]
+    gap_count: int = 0
+
+
 def _lint_set(
     segment_set: SegmentSet,
     registry: Catalog,
@@ -254,79 +268,89 @@ def _lint_set(
     as_of: dt.date,
     cap: int,
 ) -> list[Finding]:
-    space = _space(segment_set, registry, properties, bins, as_of)
+    walk = _walk(segment_set, _space(segment_set, registry, properties, bins, as_of), as_of, cap)
+    note = f" (checked a sample of {cap} of {walk.total} states)" if walk.sampled else ""
+    findings = _segment_findings(segment_set, walk, as_of, note)
+    if segment_set.exclusive:
+        findings += _set_findings(segment_set, walk, as_of)
+    return findings
+
+
+def _walk(segment_set: SegmentSet, space: Any, as_of: dt.date, cap: int) -> _Walk:
     total = space.total()
-    sampled = total > cap
+    walk = _Walk(total, total > cap, {}, {}, {}, {}, [])
     tests = [(seg.key, bind(seg.rule, as_of)) for seg in segment_set.segments]
-    first_match: dict[str, dict[str, Any]] = {}
-    first_win: dict[str, dict[str, Any]] = {}
-    winners_over: dict[str, dict[str, dict[str, Any]]] = {}  # shadowed candidate → winner → example
-    overlaps: dict[tuple[str, str], dict[str, Any]] = {}
-    gaps: list[dict[str, Any]] = []
-    gap_count = 0
-    exclusive = segment_set.exclusive
     for index in _indexes(total, cap):
         state = space.state(index)
         hits = [key for key, test in tests if test(state)]
         for key in hits:
-            first_match.setdefault(key, state)
-        if not exclusive:
+            walk.first_match.setdefault(key, state)
+        if not segment_set.exclusive:
             continue
         if not hits:
-            gap_count += 1
-            if len(gaps) < 3:
-                gaps.append(state)
+            walk.gap_count += 1
+            if len(walk.gaps) < 3:
+                walk.gaps.append(state)
             continue
         winner = hits[0]
-        first_win.setdefault(winner, state)
+        walk.first_win.setdefault(winner, state)
         for other in hits[1:]:
-            winners_over.setdefault(other, {}).setdefault(winner, state)
-            overlaps.setdefault((winner, other), state)
+            walk.winners_over.setdefault(other, {}).setdefault(winner, state)
+            walk.overlaps.setdefault((winner, other), state)
+    return walk
 
+
+def _segment_findings(segment_set: SegmentSet, walk: _Walk, as_of: dt.date, note: str) -> list[Finding]:
+    """Segments that can never match, or in an exclusive set never win."""
     findings: list[Finding] = []
-    note = f" (checked a sample of {cap} of {total} states)" if sampled else ""
+    level: Literal["error", "warning"] = "warning" if walk.sampled else "error"
     for seg in segment_set.segments:
-        if seg.key not in first_match:
+        if seg.key not in walk.first_match:
             findings.append(
                 Finding(
-                    "warning" if sampled else "error",
+                    level,
                     seg.where,
                     f"segment {seg.key!r} can never match: its conditions contradict each other{note}",
                 )
             )
-        elif exclusive and seg.key not in first_win:
-            shadows = winners_over.get(seg.key, {})
+        elif segment_set.exclusive and seg.key not in walk.first_win:
+            shadows = walk.winners_over.get(seg.key, {})
             names = ", ".join(repr(k) for k in shadows)
             example = describe(next(iter(shadows.values())), as_of) if shadows else ""
             findings.append(
                 Finding(
-                    "warning" if sampled else "error",
+                    level,
                     seg.where,
                     f"segment {seg.key!r} never wins: earlier segment(s) {names} match every contact it "
                     f"matches (e.g. {example}); move it up or narrow them{note}",
                 )
             )
-    if exclusive:
-        for (winner, other), state in overlaps.items():
-            if other in first_win:  # fully shadowed segments were reported above
-                findings.append(
-                    Finding(
-                        "warning",
-                        segment_set.where,
-                        f"segments {winner!r} and {other!r} overlap (e.g. {describe(state, as_of)}); "
-                        f"{winner!r} wins there, being first",
-                    )
-                )
-        if gaps and not segment_set.allow_gaps:
-            more = ""
-            if gap_count > 1:
-                more = f" (nor {gap_count - 1} other state(s), e.g. {describe(gaps[1], as_of)})"
+    return findings
+
+
+def _set_findings(segment_set: SegmentSet, walk: _Walk, as_of: dt.date) -> list[Finding]:
+    """An exclusive set's overlaps (warnings) and gaps (an error unless allowed)."""
+    findings: list[Finding] = []
+    for (winner, other), state in walk.overlaps.items():
+        if other in walk.first_win:  # fully shadowed segments were reported above
             findings.append(
                 Finding(
-                    "error",
+                    "warning",
                     segment_set.where,
-                    f"no segment matches {describe(gaps[0], as_of)}{more}; add a segment that covers it, "
-                    "or set allow_gaps = true",
+                    f"segments {winner!r} and {other!r} overlap (e.g. {describe(state, as_of)}); "
+                    f"{winner!r} wins there, being first",
                 )
             )
+    if walk.gaps and not segment_set.allow_gaps:
+        more = ""
+        if walk.gap_count > 1:
+            more = f" (nor {walk.gap_count - 1} other state(s), e.g. {describe(walk.gaps[1], as_of)})"
+        findings.append(
+            Finding(
+                "error",
+                segment_set.where,
+                f"no segment matches {describe(walk.gaps[0], as_of)}{more}; add a segment that covers it, "
+                "or set allow_gaps = true",
+            )
+        )
     return findings
