@@ -32,6 +32,9 @@ def _today() -> dt.date:
     return dt.date.today()
 
 
+Add = Callable[[str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segsync",
@@ -46,41 +49,43 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=fn)
         return p
 
-    def project_opts(p: argparse.ArgumentParser, *, platform: bool = True, as_of: bool = True) -> None:
-        p.add_argument(
-            "-c",
-            "--config",
-            type=Path,
-            default=None,
-            help=f"path to {CONFIG_NAME} (default: ./{CONFIG_NAME})",
-        )
-        if platform:
-            p.add_argument(
-                "-p", "--platform", action="append", help="platform to use (repeatable; default: all)"
-            )
-        if as_of:
-            p.add_argument(
-                "--as-of", type=dt.date.fromisoformat, default=None, help="reference date YYYY-MM-DD"
-            )
-            p.add_argument(
-                "--force-as-of",
-                action="store_true",
-                help="score a reference date before the account's first purchase anyway",
-            )
+    _project_commands(add)
+    _history_commands(add)
+    add("plugins", "list installed plugins and the platforms they provide", cmd_plugins)
+    _sandbox_command(add)
+    p = add("demo", "the whole loop on a local sandbox CRM, no account needed", cmd_demo)
+    p.add_argument("--platform", default="hubspot", help="hubspot (default) or brevo")
+    p.add_argument("--contacts", type=int, default=3000, help="size of the demo store (default 3000)")
+    p.add_argument("--dir", type=Path, default=None, help="keep the demo project here (default: a temp dir)")
+    return parser
 
+
+def _project_opts(p: argparse.ArgumentParser, *, platform: bool = True, as_of: bool = True) -> None:
+    p.add_argument(
+        "-c", "--config", type=Path, default=None, help=f"path to {CONFIG_NAME} (default: ./{CONFIG_NAME})"
+    )
+    if platform:
+        p.add_argument("-p", "--platform", action="append", help="platform to use (repeatable; default: all)")
+    if as_of:
+        p.add_argument("--as-of", type=dt.date.fromisoformat, default=None, help="reference date YYYY-MM-DD")
+        p.add_argument(
+            "--force-as-of",
+            action="store_true",
+            help="score a reference date before the account's first purchase anyway",
+        )
+
+
+def _project_commands(add: Add) -> None:
     p = add("init", f"write a commented {CONFIG_NAME} with the standard RFM pack", cmd_init)
     p.add_argument("--platform", required=True, help="hubspot, brevo, ... (see `segsync plugins`)")
     p.add_argument("--force", action="store_true", help=f"overwrite an existing {CONFIG_NAME}")
-
     p = add("check", "validate config and segment rules, credentials, scopes and CRM conflicts", cmd_check)
-    project_opts(p)
+    _project_opts(p)
     p.add_argument("--offline", action="store_true", help="check config and rules only, call no CRM")
-
     p = add("plan", "dry run: what a sync would change and what it costs in API calls", cmd_plan)
-    project_opts(p)
-
+    _project_opts(p)
     p = add("sync", "apply: create fields and lists, write values and memberships (resumable)", cmd_sync)
-    project_opts(p)
+    _project_opts(p)
     p.add_argument(
         "--full", action="store_true", help="ignore cursors and caches: pull and compare everything"
     )
@@ -89,19 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
+
+def _history_commands(add: Add) -> None:
     p = add("jobs", "recent sync jobs, and records waiting for retry", cmd_jobs)
-    project_opts(p, platform=False, as_of=False)
+    _project_opts(p, platform=False, as_of=False)
     p.add_argument("-n", "--limit", type=int, default=10, help="how many jobs (default 10)")
     p.add_argument("--rejections", action="store_true", help="also list the latest sync's rejected records")
     jobs_sub = p.add_subparsers(dest="jobs_command", metavar="show N")
     show = jobs_sub.add_parser("show", help="one job whole: counts, error, rejections")
     show.add_argument("job", type=int, help="job number (the first column of `segsync jobs`)")
-
     p = add("unlock", "take over a lock left by a job on another host or container", cmd_unlock)
-    project_opts(p, as_of=False)
+    _project_opts(p, as_of=False)
 
-    add("plugins", "list installed plugins and the platforms they provide", cmd_plugins)
 
+def _sandbox_command(add: Add) -> None:
     p = add("sandbox", "run a platform's loopback API emulator in the foreground", cmd_sandbox)
     p.add_argument("platform", help="hubspot or brevo (any installed platform with a sandbox)")
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
@@ -127,12 +133,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--faults", default=None, help="fault plan, e.g. 429=0.1,503=0.05,lost_response=0.02,seed=1"
     )
-
-    p = add("demo", "the whole loop on a local sandbox CRM, no account needed", cmd_demo)
-    p.add_argument("--platform", default="hubspot", help="hubspot (default) or brevo")
-    p.add_argument("--contacts", type=int, default=3000, help="size of the demo store (default 3000)")
-    p.add_argument("--dir", type=Path, default=None, help="keep the demo project here (default: a temp dir)")
-    return parser
 
 
 # -- commands ------------------------------------------------------------------------------
