@@ -24,7 +24,10 @@ from segsync.project.output import Progress, human_duration, money, table
 from segsync.sync.runner import SimulatedClock, SimulatedWallClock
 
 if TYPE_CHECKING:
+    import pluggy
+
     from segsync.core.desired import Desired
+    from segsync.plugins.registry import Registry
     from segsync.sync.engine import SyncResult
 
 #: The segments a demo purchase moves someone out of, best first (RFM R×F map keys).
@@ -32,8 +35,6 @@ LAPSED = ("at_risk", "cant_lose_them", "hibernating", "about_to_sleep", "need_at
 
 
 def run_demo(*, platform: str, contacts: int, folder: Path | None, as_of: dt.date) -> int:
-    from segsync.project.config import load_config
-    from segsync.project.run import sync_project
     from segsync.sandbox import demo_dataset
 
     pm = make_plugin_manager()
@@ -47,7 +48,6 @@ def run_demo(*, platform: str, contacts: int, folder: Path | None, as_of: dt.dat
     workdir = folder or Path(tempfile.mkdtemp(prefix="segsync-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     clock = SimulatedClock()
-    wall = SimulatedWallClock(clock, dt.datetime.now(dt.UTC))
     secret = f"demo-{secrets.token_hex(12)}"
     sandbox = sandbox_cls(secret=secret, clock=clock)
     data = demo_dataset(as_of, contacts=contacts)
@@ -56,61 +56,22 @@ def run_demo(*, platform: str, contacts: int, folder: Path | None, as_of: dt.dat
     try:
         config_path = workdir / "segsync.toml"
         config_path.write_text(_demo_config(platform, sandbox.base_url), encoding="utf-8")
-        config = load_config(config_path)
-        env = {**os.environ, cls.secret_env: secret}
-        hooks = Hooks(pm)
-        printer = Progress()
-
-        def run(title: str) -> SyncResult:
-            print(f"\n== {title}", flush=True)
-            while True:
-                try:
-                    result = sync_project(
-                        config,
-                        platform,
-                        registry=registry,
-                        as_of=as_of,
-                        hooks=hooks,
-                        env=env,
-                        clock=clock,
-                        wall_clock=wall,
-                        progress=lambda e: printer(e.phase, e.done, e.total),
-                    )
-                except SyncPaused as paused:
-                    printer.done()
-                    print(
-                        "   rate budget spent: a real run exits here (status 75) and resumes when run "
-                        f"again; the demo fast-forwards {paused.resume_after / 60:.0f} min and runs again",
-                        flush=True,
-                    )
-                    clock.advance(paused.resume_after)
-                    continue
-                printer.done()
-                print(render_report(platform, result.report))
-                return result
-
+        demo = _Demo(
+            pm, registry, platform, config_path, {**os.environ, cls.secret_env: secret}, clock, as_of
+        )
         print(
             f"segsync demo: {cls.display_name} sandbox at {sandbox.base_url}, "
             f"{len(data.contacts):,} contacts, {len(data.purchases):,} deals, as of {as_of}\n"
             f"project: {config_path}"
         )
         started = clock.now()
-        first = run("1. first sync: create fields and lists, write every contact")
+        first = demo.run("1. first sync: create fields and lists, write every contact")
         waited = human_duration(clock.now() - started)
         print(f"   simulated time under {cls.display_name}'s rate limits: {waited}")
         _print_segments(first)
-        second = run("2. second sync: nothing changed in the CRM")
+        second = demo.run("2. second sync: nothing changed in the CRM")
         print(f"   write calls: {second.report.write_calls} (a sync with no change writes nothing)")
-        buyer = _pick_buyer(first)
-        before = sandbox.snapshot()
-        amount = Decimal("480.00")
-        when = dt.datetime.combine(as_of, dt.time(12, 0), tzinfo=dt.UTC)
-        sandbox.add_purchase(buyer, amount, when)
-        print(f"\n== 3. contact {buyer} buys again today ({money(amount)})")
-        third = run("4. sync after the purchase")
-        after = sandbox.snapshot()
-        _print_contact_change(buyer, before, after)
-        print(f"   the rest of this sync touched {third.report.contacts_written - 1} other contact(s)")
+        _buy_again(demo, sandbox, _pick_buyer(first), as_of)
         print(
             f"\ndone. The demo project is in {workdir};\n"
             f"`segsync jobs -c {config_path}` shows the job history."
@@ -118,6 +79,69 @@ def run_demo(*, platform: str, contacts: int, folder: Path | None, as_of: dt.dat
     finally:
         sandbox.stop()
     return 0
+
+
+class _Demo:
+    """One demo project's syncs, on simulated time: a rate pause is fast-forwarded, not waited."""
+
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        registry: Registry,
+        platform: str,
+        config_path: Path,
+        env: dict[str, str],
+        clock: SimulatedClock,
+        as_of: dt.date,
+    ) -> None:
+        from segsync.project.config import load_config
+
+        self.registry, self.platform, self.env, self.clock, self.as_of = registry, platform, env, clock, as_of
+        self.config = load_config(config_path)
+        self.hooks = Hooks(pm)
+        self.wall = SimulatedWallClock(clock, dt.datetime.now(dt.UTC))
+        self.printer = Progress()
+
+    def run(self, title: str) -> SyncResult:
+        from segsync.project.run import sync_project
+
+        print(f"\n== {title}", flush=True)
+        while True:
+            try:
+                result = sync_project(
+                    self.config,
+                    self.platform,
+                    registry=self.registry,
+                    as_of=self.as_of,
+                    hooks=self.hooks,
+                    env=self.env,
+                    clock=self.clock,
+                    wall_clock=self.wall,
+                    progress=lambda e: self.printer(e.phase, e.done, e.total),
+                )
+            except SyncPaused as paused:
+                self.printer.done()
+                print(
+                    "   rate budget spent: a real run exits here (status 75) and resumes when run "
+                    f"again; the demo fast-forwards {paused.resume_after / 60:.0f} min and runs again",
+                    flush=True,
+                )
+                self.clock.advance(paused.resume_after)
+                continue
+            self.printer.done()
+            print(render_report(self.platform, result.report))
+            return result
+
+
+def _buy_again(demo: _Demo, sandbox: Any, buyer: str, as_of: dt.date) -> None:
+    """Steps 3 and 4: a purchase reaches the CRM, and the next sync moves its buyer."""
+    before = sandbox.snapshot()
+    amount = Decimal("480.00")
+    sandbox.add_purchase(buyer, amount, dt.datetime.combine(as_of, dt.time(12, 0), tzinfo=dt.UTC))
+    print(f"\n== 3. contact {buyer} buys again today ({money(amount)})")
+    third = demo.run("4. sync after the purchase")
+    _print_contact_change(buyer, before, sandbox.snapshot())
+    print(f"   the rest of this sync touched {third.report.contacts_written - 1} other contact(s)")
 
 
 def _demo_config(platform: str, base_url: str) -> str:
