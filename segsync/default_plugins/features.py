@@ -15,6 +15,6 @@ from segsync.plugins.registry import FeatureRegister
 @hookimpl
 def register_features(register: FeatureRegister) -> None:
     for name, compute, ftype, description in BUILTIN_FEATURES:
-        register(name, compute, type=ftype, description=description)
+        register.add_feature(name, compute, type=ftype, description=description)
     for name, (ftype, description) in RFM_FEATURES.items():
-        register(name, population_feature(name), type=ftype, description=description)
+        register.add_feature(name, population_feature(name), type=ftype, description=description)

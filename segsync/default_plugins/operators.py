@@ -73,28 +73,38 @@ _ANY_SCALAR: tuple[FeatureType, ...] = ("number", "string", "date", "boolean")
 
 @hookimpl
 def register_rule_operators(register: OperatorRegister) -> None:
-    register("eq", eq, arg="scalar", types=_ANY_SCALAR, description="equals the value")
-    register("neq", neq, arg="scalar", types=_ANY_SCALAR, description="has a value other than the value")
-    register("in", in_, arg="list", types=_ANY_SCALAR, description="equals one of the listed values")
-    register("gt", gt, arg="scalar", types=_ORDERED, description="greater than (later than, for dates)")
-    register("gte", gte, arg="scalar", types=_ORDERED, description="greater than or equal")
-    register("lt", lt, arg="scalar", types=_ORDERED, description="less than (earlier than, for dates)")
-    register("lte", lte, arg="scalar", types=_ORDERED, description="less than or equal")
-    register("between", between, arg="pair", types=_ORDERED, description="within [low, high], both included")
-    register(
+    register.add_operator("eq", eq, arg="scalar", types=_ANY_SCALAR, description="equals the value")
+    register.add_operator(
+        "neq", neq, arg="scalar", types=_ANY_SCALAR, description="has a value other than the value"
+    )
+    register.add_operator(
+        "in", in_, arg="list", types=_ANY_SCALAR, description="equals one of the listed values"
+    )
+    register.add_operator(
+        "gt", gt, arg="scalar", types=_ORDERED, description="greater than (later than, for dates)"
+    )
+    register.add_operator("gte", gte, arg="scalar", types=_ORDERED, description="greater than or equal")
+    register.add_operator(
+        "lt", lt, arg="scalar", types=_ORDERED, description="less than (earlier than, for dates)"
+    )
+    register.add_operator("lte", lte, arg="scalar", types=_ORDERED, description="less than or equal")
+    register.add_operator(
+        "between", between, arg="pair", types=_ORDERED, description="within [low, high], both included"
+    )
+    register.add_operator(
         "exists",
         exists,
         arg="none",
         description="has a value; with value = false: has no value",
     )
-    register(
+    register.add_operator(
         "within_last_days",
         within_last_days,
         arg="days",
         types=("date",),
         description="a date from `value` days before the reference date up to it, both included",
     )
-    register(
+    register.add_operator(
         "older_than_days",
         older_than_days,
         arg="days",
