@@ -8,6 +8,8 @@
 * :class:`PlatformContract` — the pytest class each plugin subclasses to check its platform.
 * :mod:`segsync.testing.reliability` — the fault and crash-resume harness (issue 4).
 * :func:`segsync.testing.spec.assert_traffic_conforms` — spec-check over sandbox traffic.
+* :class:`Project` (the ``segsync_project`` fixture) — a project driven through the CLI against a
+  plugin's sandbox; :class:`StateFile` — sync jobs run by a test on a fake clock.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ pytest.register_assert_rewrite("segsync.testing.contract", "segsync.testing.reli
 from segsync.testing.clock import FakeClock, FakeWallClock  # noqa: E402
 from segsync.testing.contract import PlatformContract  # noqa: E402
 from segsync.testing.fake import FakeCRM, FakeInlinePlatform, FakePlatform, FakeSettings  # noqa: E402
+from segsync.testing.project import Outcome, Project, StateFile  # noqa: E402
 from segsync.testing.world import FakeWorld, SandboxWorld, World, make_runner  # noqa: E402
 
 __all__ = [
@@ -31,8 +34,11 @@ __all__ = [
     "FakeSettings",
     "FakeWallClock",
     "FakeWorld",
+    "Outcome",
     "PlatformContract",
+    "Project",
     "SandboxWorld",
+    "StateFile",
     "World",
     "make_runner",
 ]

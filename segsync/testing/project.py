@@ -138,4 +138,61 @@ def _environ(values: Mapping[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-__all__ = ["Outcome", "Project"]
+class StateFile:
+    """A state store for platform tests that run sync jobs themselves, on a fake clock.
+
+    Each :meth:`sync` is one job of ``platform`` (the standard packs unless ``spec`` says
+    otherwise), as a separate process would run it: its own lock owner, so a job left running
+    by a simulated kill is taken over by the next one. Plugin tests use this instead of the
+    engine and the state store::
+
+        state = StateFile(tmp_path / "state.db", clock=clock)
+        result = state.sync(platform, as_of=AS_OF)
+        assert [j.status for j in state.jobs()] == ["succeeded"]
+    """
+
+    def __init__(self, path: Path, *, clock: Any = None) -> None:
+        self.path = path
+        self.clock = clock
+        self._process = 0
+
+    def _open(self, process: int) -> Any:
+        from segsync.sync.state import LockOwner, StateStore
+        from segsync.testing.clock import FakeWallClock
+
+        wall = FakeWallClock(self.clock) if self.clock is not None else None
+        return StateStore(self.path, wall_clock=wall, owner=LockOwner(process, "tests"), alive={process})
+
+    def sync(
+        self,
+        platform: Any,
+        *,
+        as_of: Any,
+        spec: Any = None,
+        account: str | None = None,
+        dry_run: bool = False,
+        full: bool = False,
+    ) -> Any:
+        """Run one job; returns its :class:`segsync.sync.engine.SyncResult` (a pause raises)."""
+        from segsync.sync.engine import run_sync
+        from segsync.testing.reliability import standard_spec
+
+        self._process += 1
+        with self._open(self._process) as store:
+            return run_sync(
+                platform,
+                spec or standard_spec(),
+                store=store,
+                account=account or f"{platform.name}:tests",
+                as_of=as_of,
+                dry_run=dry_run,
+                full=full,
+            )
+
+    def jobs(self, limit: int = 10) -> list[Any]:
+        """The recent job records, newest first (``segsync jobs``)."""
+        with self._open(0) as store:
+            return list(store.recent_jobs(limit))
+
+
+__all__ = ["Outcome", "Project", "StateFile"]

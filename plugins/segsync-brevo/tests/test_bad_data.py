@@ -9,16 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from segsync import Purchase, Rejection
 from segsync.sandbox import SeedData
 from segsync.sandbox.seed import SeedContact, SeedPurchase
-from segsync.sync.engine import SyncResult, run_sync
-from segsync.sync.state import StateStore
-from segsync.testing import FakeClock, FakeWallClock
-from segsync.testing.reliability import standard_spec
+from segsync.testing import FakeClock, StateFile
 from segsync_brevo import mapping
 from segsync_brevo.platform import BrevoPlatform
 from segsync_brevo.sandbox import BrevoSandbox
@@ -161,11 +159,8 @@ def test_a_contact_email_that_is_no_text_is_no_email() -> None:
 # -- through the SDK ---------------------------------------------------------------------------
 
 
-def _sync(platform: BrevoPlatform, clock: FakeClock, path: Path, *, dry_run: bool = False) -> SyncResult:
-    with StateStore(path, wall_clock=FakeWallClock(clock)) as store:
-        return run_sync(
-            platform, standard_spec(), store=store, account="bad-data", as_of=AS_OF, dry_run=dry_run
-        )
+def _sync(platform: BrevoPlatform, clock: FakeClock, path: Path, *, dry_run: bool = False) -> Any:
+    return StateFile(path, clock=clock).sync(platform, as_of=AS_OF, account="bad-data", dry_run=dry_run)
 
 
 def _contact(cid: str, email: str | None = None) -> SeedContact:

@@ -11,15 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
 from segsync import CallRunner, RetryPolicy, SyncPaused
 from segsync.sandbox import SeedData, demo_dataset
-from segsync.sync.engine import SyncResult, run_sync
-from segsync.sync.state import LockOwner, StateStore
-from segsync.testing import FakeClock, FakeWallClock
+from segsync.testing import FakeClock, StateFile
 from segsync.testing.reliability import standard_spec
 from segsync_brevo.config import OTHER, BrevoSettings
 from segsync_brevo.platform import BrevoPlatform
@@ -51,11 +50,11 @@ class Account:
         self.sandbox = BrevoSandbox(secret=KEY, clock=self.clock)  # base ("general") tier
         self.sandbox.seed(data)
         self.sandbox.start()
-        self.state = workdir / "state.db"
+        self.state = StateFile(workdir / "state.db", clock=self.clock)
         self.pid = 40_000
         self.pauses: list[float] = []
 
-    def sync(self, spec, max_rate_wait: float) -> SyncResult | None:
+    def sync(self, spec, max_rate_wait: float) -> Any:
         """One ``segsync sync`` as a new process; None when it paused (the wait is in ``pauses``)."""
         self.pid += 1
         settings = BrevoSettings(base_url=self.sandbox.base_url)
@@ -68,20 +67,13 @@ class Account:
             rng=random.Random(self.pid),
         )
         platform = BrevoPlatform.create(settings, secret=SecretStr(KEY), runner=runner)
-        store = StateStore(
-            self.state,
-            wall_clock=FakeWallClock(self.clock),
-            owner=LockOwner(self.pid, "budget"),
-            alive={self.pid},
-        )
         try:
-            return run_sync(platform, spec, store=store, account="budget", as_of=AS_OF)
+            return self.state.sync(platform, spec=spec, account="budget", as_of=AS_OF)
         except SyncPaused as paused:
             self.pauses.append(paused.resume_after)
             return None
         finally:
             platform.close()
-            store.close()
 
     def stop(self) -> None:
         self.sandbox.stop()
@@ -104,8 +96,7 @@ def test_a_first_sync_of_20k_contacts_spans_budget_windows_then_a_resync_writes_
         assert done is not None, f"still paused after {len(paused.pauses)} runs"
         assert done.report.status == "succeeded"
         assert paused.pauses, "the base tier's hour cannot hold this first sync"
-        with StateStore(paused.state, owner=LockOwner(1, "budget")) as store:
-            jobs = store.recent_jobs(10)
+        jobs = paused.state.jobs(10)
         assert [j.status for j in reversed(jobs)] == ["paused"] * len(paused.pauses) + ["succeeded"]
         assert paused.sandbox.rate_limited <= 1, "at most the 429 that revealed the limit"
 

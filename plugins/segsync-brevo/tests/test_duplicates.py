@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from segsync import Contact, ContactUpdate, FieldSpec
-from segsync.sync.state import LockOwner, StateStore
-from segsync.testing import FakeWallClock
-from segsync.testing.reliability import standard_spec
+from segsync.testing import StateFile
 from segsync_brevo.platform import BrevoPlatform
 from segsync_brevo.sandbox import BrevoSandbox
 
@@ -164,32 +163,23 @@ def test_a_sync_counts_only_contacts_whose_values_brevo_holds(sandbox, clock, se
         return write(updates)
 
     platform.write_fields = emails_move_then_write
-    store = StateStore(
-        tmp_path / "state.db", wall_clock=FakeWallClock(clock), owner=LockOwner(1, "t"), alive={1}
-    )
-    try:
-        result = sync(platform, store)
-        assert result.desired is not None
-        specs = result.desired.fields
-        got = read_back(connect(sandbox, clock), specs)
-        wanted = {
-            cid: v for cid, v in result.desired.values.items() if any(x is not None for x in v.values())
-        }
-        holding = {cid for cid, v in wanted.items() if dict(got[cid].managed) == dict(v)}
-        assert {a.id, b.id}.isdisjoint(holding)
-        assert result.report.contacts_written == len(holding)
-        assert result.report.failed_records == len(wanted) - len(holding) == 2
-        # The next sync pulls the emails as they are now and writes both, by the same imports.
-        again = sync(platform, store)
-        got = read_back(connect(sandbox, clock), specs)
-        assert again.report.contacts_written >= 2
-        assert again.desired is not None
-        assert all(dict(got[cid].managed) == dict(again.desired.values[cid]) for cid in wanted)
-    finally:
-        store.close()
+    state = StateFile(tmp_path / "state.db", clock=clock)
+    result = sync(platform, state)
+    assert result.desired is not None
+    specs = result.desired.fields
+    got = read_back(connect(sandbox, clock), specs)
+    wanted = {cid: v for cid, v in result.desired.values.items() if any(x is not None for x in v.values())}
+    holding = {cid for cid, v in wanted.items() if dict(got[cid].managed) == dict(v)}
+    assert {a.id, b.id}.isdisjoint(holding)
+    assert result.report.contacts_written == len(holding)
+    assert result.report.failed_records == len(wanted) - len(holding) == 2
+    # The next sync pulls the emails as they are now and writes both, by the same imports.
+    again = sync(platform, state)
+    got = read_back(connect(sandbox, clock), specs)
+    assert again.report.contacts_written >= 2
+    assert again.desired is not None
+    assert all(dict(got[cid].managed) == dict(again.desired.values[cid]) for cid in wanted)
 
 
-def sync(platform: BrevoPlatform, store: StateStore):
-    from segsync.sync.engine import run_sync
-
-    return run_sync(platform, standard_spec(), store=store, account="dup", as_of=AS_OF)
+def sync(platform: BrevoPlatform, state: StateFile) -> Any:
+    return state.sync(platform, account="dup", as_of=AS_OF)

@@ -10,15 +10,13 @@ import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from segsync import FieldSpec, Purchase, Rejection
 from segsync.sandbox import SeedData
-from segsync.sync.engine import SyncResult, run_sync
-from segsync.sync.state import StateStore
-from segsync.testing import FakeClock, FakeWallClock
-from segsync.testing.reliability import standard_spec
+from segsync.testing import FakeClock, StateFile
 from segsync_hubspot import mapping
 from segsync_hubspot.platform import HubSpotPlatform
 from segsync_hubspot.sandbox import HubSpotSandbox
@@ -135,11 +133,8 @@ def test_a_list_size_that_is_no_count_is_unknown(size: object) -> None:
 # -- through the SDK ---------------------------------------------------------------------------
 
 
-def _sync(platform: HubSpotPlatform, clock: FakeClock, path: Path, *, dry_run: bool = False) -> SyncResult:
-    with StateStore(path, wall_clock=FakeWallClock(clock)) as store:
-        return run_sync(
-            platform, standard_spec(), store=store, account="bad-data", as_of=AS_OF, dry_run=dry_run
-        )
+def _sync(platform: HubSpotPlatform, clock: FakeClock, path: Path, *, dry_run: bool = False) -> Any:
+    return StateFile(path, clock=clock).sync(platform, as_of=AS_OF, account="bad-data", dry_run=dry_run)
 
 
 BAD_DEALS = {
