@@ -33,7 +33,7 @@ from segsync import (
     RateLimited,
     TransientError,
 )
-from segsync.http import header, header_count, header_number
+from segsync.http import error_class, header, header_count, header_number
 
 PLATFORM = "brevo"
 SECRET_ENV = "SEGSYNC_BREVO_API_KEY"  # noqa: S105 - the variable name, not a secret
@@ -41,8 +41,6 @@ SECRET_ENV = "SEGSYNC_BREVO_API_KEY"  # noqa: S105 - the variable name, not a se
 #: Passed on every call as well as to the constructor: a retry inside the SDK would re-send
 #: non-idempotent POSTs (imports, list adds) and hide 429 pacing from the runner.
 NO_RETRY: RequestOptions = {"max_retries": 0}
-
-_TRANSIENT_4XX = {408, 425}
 
 
 def _code(body: Any) -> str | None:
@@ -65,41 +63,38 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     return reset if reset is not None else _seconds(headers, "retry-after")
 
 
+#: Brevo's words for each error class :func:`segsync.http.error_class` picks; ``{detail}`` is
+#: Brevo's error code, when it sent one.
+_MESSAGES: dict[type[PlatformError], str] = {
+    AuthError: (
+        f"Brevo rejected the API key{{detail}}; set {SECRET_ENV} to a valid key "
+        "(Brevo: SMTP & API > API keys)"
+    ),
+    PermissionDenied: (
+        "the API key may not call this endpoint{detail}; check the key's permissions and the "
+        "account's authorised IP addresses (Brevo: Security > Authorised IPs)"
+    ),
+    RateLimited: "Brevo's rate limit was reached{detail}",
+    TransientError: "Brevo failed to answer{detail}; retrying later may work",
+    PermanentError: "Brevo refused the call{detail}",
+}
+
+
 def from_api_error(exc: ApiError, operation: str) -> PlatformError:
-    """The segsync error for an SDK ``ApiError`` (typed subclasses included), by status."""
+    """The segsync error for an SDK ``ApiError`` (typed subclasses included), by status.
+
+    The SDK raises it with a 2xx status when the success body is not JSON: unreadable.
+    """
     status = exc.status_code
     code = _code(exc.body)
-    detail = f" ({code})" if code else ""
-
-    def error(cls: type[PlatformError], message: str) -> PlatformError:
-        return cls(message, platform=PLATFORM, operation=operation, status=status, category=code)
-
-    if status == 401:
-        return error(
-            AuthError,
-            f"Brevo rejected the API key{detail}; set {SECRET_ENV} to a valid key "
-            "(Brevo: SMTP & API > API keys)",
-        )
-    if status == 403:
-        return error(
-            PermissionDenied,
-            f"the API key may not call this endpoint{detail}; check the key's permissions and the "
-            "account's authorised IP addresses (Brevo: Security > Authorised IPs)",
-        )
-    if status == 429:
-        return RateLimited(
-            f"Brevo's rate limit was reached{detail}",
-            retry_after=_retry_after(exc.headers or {}),
-            platform=PLATFORM,
-            operation=operation,
-            status=status,
-            category=code,
-        )
-    if status is None or status >= 500 or status in _TRANSIENT_4XX:
-        return error(TransientError, f"Brevo failed to answer{detail}; retrying later may work")
-    if 200 <= status < 300:
-        return error(TransientError, "Brevo sent an unreadable success response")
-    return error(PermanentError, f"Brevo refused the call{detail}")
+    cls = error_class(status, readable=False) or TransientError
+    kw: dict[str, Any] = {"platform": PLATFORM, "operation": operation, "status": status, "category": code}
+    if status is not None and 200 <= status < 300:
+        return cls("Brevo sent an unreadable success response", **kw)
+    message = _MESSAGES[cls].format(detail=f" ({code})" if code else "")
+    if cls is RateLimited:
+        return RateLimited(message, retry_after=_retry_after(exc.headers or {}), **kw)
+    return cls(message, **kw)
 
 
 @contextmanager
@@ -109,7 +104,7 @@ def translated(operation: str, base_url: str) -> Iterator[None]:
         yield
     except ApiError as exc:
         raise from_api_error(exc, operation) from None
-    except ParsingError as exc:
+    except ParsingError as exc:  # read whole, not the documented shape: error_class(..., documented=False)
         raise PermanentError(
             "Brevo's response did not have the documented shape",
             platform=PLATFORM,
@@ -128,7 +123,7 @@ def translated(operation: str, base_url: str) -> Iterator[None]:
             platform=PLATFORM,
             operation=operation,
         ) from None
-    except json.JSONDecodeError:
+    except json.JSONDecodeError:  # error_class(200, readable=False)
         raise TransientError(
             "Brevo sent a response that is not JSON", platform=PLATFORM, operation=operation
         ) from None

@@ -84,6 +84,8 @@ def body(code: str) -> dict[str, str]:
         (TooManyRequestsError(headers=HEADERS, body=body("too_many_requests")), RateLimited, 429, None),
         (TooEarlyError(headers=HEADERS, body=body("bad_request")), TransientError, 425, None),
         (ApiError(status_code=408, headers=HEADERS, body=None), TransientError, 408, None),
+        (ApiError(status_code=423, headers=HEADERS, body=None), TransientError, 423, None),
+        (ApiError(status_code=477, headers=HEADERS, body=None), TransientError, 477, None),
         (ApiError(status_code=500, headers=HEADERS, body=body("bad_request")), TransientError, 500, None),
         (ApiError(status_code=502, headers=HEADERS, body=f"<html>{PII}</html>"), TransientError, 502, None),
         (ApiError(status_code=524, headers=HEADERS, body="A timeout occurred"), TransientError, 524, None),
