@@ -34,6 +34,7 @@ from segsync import (
     TransientError,
 )
 from segsync.http import error_class, header, header_count, header_number
+from segsync.paging import OffsetCursor, OffsetPaging
 
 PLATFORM = "brevo"
 SECRET_ENV = "SEGSYNC_BREVO_API_KEY"  # noqa: S105 - the variable name, not a secret
@@ -202,33 +203,8 @@ class BrevoClient:
 
 # -- offset paging ---------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class PageCursor:
-    """Where an offset-paged pull stands: the next offset and the id of the item before it.
-
-    ``token()`` is what a paused pull hands back to resume from (``"offset:last_id"``).
-    """
-
-    offset: int = 0
-    last_id: str | None = None
-
-    def token(self) -> str:
-        return f"{self.offset}:{self.last_id or ''}"
-
-    @classmethod
-    def parse(cls, token: str | None) -> PageCursor:
-        if not token:
-            return cls()
-        offset, _, last = token.partition(":")
-        try:
-            return cls(max(0, int(offset)), last or None)
-        except ValueError:
-            return cls()
-
-
-def _item_id(item: Mapping[str, Any]) -> str:
-    return str(item.get("id"))
+#: Where an offset-paged pull stands; ``token()`` is what a paused pull resumes from.
+PageCursor = OffsetCursor
 
 
 def offset_pages(
@@ -238,35 +214,12 @@ def offset_pages(
     cursor: PageCursor | None = None,
     version: Callable[[Mapping[str, Any]], str] | None = None,
     max_rewinds: int = 20,
+    operation: str = "paging",
 ) -> Iterator[tuple[list[Mapping[str, Any]], PageCursor]]:
-    """Pages of an offset-paged list in a stable order, each item version yielded once.
-
-    Each request re-reads the last item already seen: if it is not where it was, records
-    before it were deleted (or, when sorted by modification, modified) during the pull and
-    offsets shifted, so the pull steps back one page instead of skipping records; versions
-    already yielded (``version(item)``, the id by default) are filtered out.
-    ``fetch(offset, limit)`` returns one page. Yields ``(new items, cursor after them)``.
-    """
-    cur = cursor or PageCursor()
-    version = version or _item_id
-    seen: set[str] = set()
-    rewinds = 0
-    while True:
-        overlap = 1 if cur.offset > 0 and cur.last_id is not None else 0
-        start = cur.offset - overlap
-        items = fetch(start, limit)
-        if overlap and (not items or str(items[0].get("id")) != cur.last_id):
-            rewinds += 1
-            if rewinds > max_rewinds:
-                raise TransientError(
-                    "records kept disappearing while paging; run again", platform=PLATFORM, operation="paging"
-                )
-            cur = PageCursor(max(0, start - limit + 1), None)
-            continue
-        fresh = [i for i in items[overlap:] if version(i) not in seen]
-        seen.update(version(i) for i in fresh)
-        last = str(items[-1].get("id")) if items else cur.last_id
-        cur = PageCursor(start + len(items), last)
-        yield fresh, cur
-        if len(items) < limit:
-            return
+    """Brevo's offset paging (:class:`segsync.paging.OffsetPaging`, which re-reads the last
+    item seen so deletions mid-pull never skip records). ``fetch(offset, limit)`` returns one
+    page; yields ``(new items, cursor after them)``."""
+    paging = OffsetPaging(
+        PLATFORM, operation, limit=limit, vendor="Brevo", version=version, max_rewinds=max_rewinds
+    )
+    return paging.pages(fetch, cursor)

@@ -198,7 +198,9 @@ class BrevoPlatform:
             body = self._call(operation, lambda: request(offset, size), bucket=bucket).body
             return list((body or {}).get(key) or ())
 
-        return offset_pages(fetch, limit=limit, cursor=PageCursor.parse(resume), version=version)
+        return offset_pages(
+            fetch, limit=limit, cursor=PageCursor.parse(resume), version=version, operation=operation
+        )
 
     def _contact_pages(
         self, *, resume: str | None = None, **filters: Any

@@ -37,6 +37,7 @@ from segsync import (
     RemoteList,
     WriteResult,
 )
+from segsync.paging import CursorPaging, PageGuard
 from segsync.retry import CallRunner
 from segsync_hubspot import mapping
 from segsync_hubspot.client import PLATFORM, HubSpotClient
@@ -197,25 +198,12 @@ class HubSpotPlatform:
 
     # -- pulls ---------------------------------------------------------------------------
 
+    @staticmethod
     def _pages(
-        self, operation: str, fetch: Callable[[str | None], Mapping[str, Any]]
+        operation: str, fetch: Callable[[str | None], Mapping[str, Any]]
     ) -> Iterator[Mapping[str, Any]]:
-        """Follow ``paging.next.after`` until it is absent; a cursor seen twice is an error."""
-        after: str | None = None
-        seen: set[str] = set()
-        while True:
-            page = fetch(after)
-            yield page
-            after = ((page.get("paging") or {}).get("next") or {}).get("after")
-            if not after:
-                return
-            if after in seen:
-                raise PermanentError(
-                    "HubSpot repeated a paging cursor; stopping instead of looping forever",
-                    platform=PLATFORM,
-                    operation=operation,
-                )
-            seen.add(after)
+        """Follow ``paging.next.after`` until it is absent, with segsync's loop guards."""
+        return CursorPaging(PLATFORM, operation, vendor="HubSpot").pages(fetch)
 
     def iter_contacts(
         self,
@@ -282,9 +270,10 @@ class HubSpotPlatform:
         """Contact ids per deal via v4 batch reads, following each input's own paging."""
         found: dict[str, list[str]] = {}
         queue: list[dict[str, str]] = [{"id": i} for i in deal_ids]
-        seen: set[tuple[str, str]] = set()
+        guard = PageGuard(PLATFORM, "associations.read", vendor="HubSpot")
         while queue:
             inputs, queue = queue[:ASSOCIATION_BATCH], queue[ASSOCIATION_BATCH:]
+            guard.request()
             answer = self.client.call(
                 "associations.read",
                 "associations",
@@ -298,16 +287,10 @@ class HubSpotPlatform:
                 deal_id = str((result.get("from") or {}).get("id"))
                 ids = found.setdefault(deal_id, [])
                 ids.extend(str(t["toObjectId"]) for t in result.get("to") or ())
-                after = ((result.get("paging") or {}).get("next") or {}).get("after")
+                after = CursorPaging.next_token(result)
                 if after:
-                    if (deal_id, str(after)) in seen:
-                        raise PermanentError(
-                            "HubSpot repeated an association paging cursor",
-                            platform=PLATFORM,
-                            operation="associations.read",
-                        )
-                    seen.add((deal_id, str(after)))
-                    queue.append({"id": deal_id, "after": str(after)})
+                    guard.cursor(after, scope=deal_id)  # each deal pages its contacts on its own
+                    queue.append({"id": deal_id, "after": after})
             # Deals without contacts and deleted deals come back as 207 errors, not results.
         return found
 
