@@ -32,6 +32,12 @@ DEFAULT_MAX_STALE_PAGES = 10
 Item = Mapping[str, Any]
 
 
+def after_token(page: Mapping[str, Any]) -> str | None:
+    """A page's ``paging.next.after`` (HubSpot's cursor), or None on the last page."""
+    after = ((page.get("paging") or {}).get("next") or {}).get("after")
+    return str(after) if after else None
+
+
 class PageGuard:
     """The loop guards of one pull; ``vendor`` names the CRM in messages ("HubSpot")."""
 
@@ -82,7 +88,8 @@ class PageGuard:
 
 @dataclass(frozen=True)
 class CursorPaging:
-    """After-token paging: follow ``paging.next.after`` until a page has none.
+    """After-token paging: follow each page's next token (``token``, by default HubSpot's
+    ``paging.next.after``) until a page has none.
 
     ``items`` is the array of records in a page; a page without any that still names a next
     page counts as bringing nothing new.
@@ -92,6 +99,7 @@ class CursorPaging:
     operation: str
     vendor: str = "the CRM"
     items: str = "results"
+    token: Callable[[Mapping[str, Any]], str | None] = after_token
     max_pages: int = DEFAULT_MAX_PAGES
     max_stale_pages: int = DEFAULT_MAX_STALE_PAGES
 
@@ -104,12 +112,6 @@ class CursorPaging:
             max_stale_pages=self.max_stale_pages,
         )
 
-    @staticmethod
-    def next_token(page: Mapping[str, Any]) -> str | None:
-        """The page's ``paging.next.after``, or None on the last page."""
-        after = ((page.get("paging") or {}).get("next") or {}).get("after")
-        return str(after) if after else None
-
     def pages(self, fetch: Callable[[str | None], Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
         """Every page: ``fetch(None)`` first, then ``fetch(token)`` with each next token."""
         guard = self.guard()
@@ -118,7 +120,7 @@ class CursorPaging:
             guard.request()
             page = fetch(after)
             yield page
-            after = self.next_token(page)
+            after = self.token(page)
             if after is None:
                 return
             guard.cursor(after)
@@ -226,4 +228,5 @@ __all__ = [
     "OffsetCursor",
     "OffsetPaging",
     "PageGuard",
+    "after_token",
 ]

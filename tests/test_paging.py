@@ -69,6 +69,14 @@ def test_cursor_loops_stop_with_a_permanent_error(pages, requests, words):
     assert "stopping instead of looping forever" in str(caught.value)
 
 
+def test_the_next_token_can_live_anywhere_in_a_page():
+    pages = {None: {"results": [1], "next": "b"}, "b": {"results": [2], "next": None}}
+    asked, fetch = cursor_pages(pages)
+    paging = CursorPaging("acme", "x", token=lambda page: page.get("next"))
+    assert [r for p in paging.pages(fetch) for r in p["results"]] == [1, 2]
+    assert asked == [None, "b"]
+
+
 def test_cursor_paging_is_bounded_by_a_page_count():
     pages = {None: page(0, after="1"), **{str(i): page(i, after=str(i + 1)) for i in range(1, 20)}}
     asked, fetch = cursor_pages(pages)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from segsync import Contact, FieldSpec, Purchase, PurchaseRetracted, Rejection
-from segsync.paging import CursorPaging, PageGuard
+from segsync.paging import CursorPaging, PageGuard, after_token
 from segsync_hubspot import mapping
 from segsync_hubspot.client import PLATFORM, HubSpotClient
 from segsync_hubspot.config import HubSpotSettings
@@ -115,7 +115,7 @@ class Pulls:
                 deal_id = str((result.get("from") or {}).get("id"))
                 ids = found.setdefault(deal_id, [])
                 ids.extend(str(t["toObjectId"]) for t in result.get("to") or ())
-                after = CursorPaging.next_token(result)
+                after = after_token(result)
                 if after:
                     guard.cursor(after, scope=deal_id)  # each deal pages its contacts on its own
                     queue.append({"id": deal_id, "after": after})
