@@ -15,12 +15,12 @@ from typing import ClassVar, Protocol
 
 from segsync.retry import Clock
 from segsync.sandbox.base import RateTake, SandboxBase, SandboxServer
+from segsync.sandbox.demo import demo_dataset
 from segsync.sandbox.seed import (
     SeedData,
     SeedError,
     SeedRules,
     check_seed,
-    demo_dataset,
     load_seed_dir,
 )
 from segsync.sandbox.server import (
