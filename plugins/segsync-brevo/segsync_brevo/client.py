@@ -105,12 +105,15 @@ def translated(operation: str, base_url: str) -> Iterator[None]:
         yield
     except ApiError as exc:
         raise from_api_error(exc, operation) from None
-    except ParsingError as exc:  # read whole, not the documented shape: error_class(..., documented=False)
-        raise PermanentError(
+    except ParsingError as exc:
+        # Read whole, but not the shape the spec gives: the API changed (segsync.http's 2xx rule).
+        status = exc.status_code
+        cls = error_class(status if status is not None else 200, documented=False) or PermanentError
+        raise cls(
             "Brevo's response did not have the documented shape",
             platform=PLATFORM,
             operation=operation,
-            status=exc.status_code,
+            status=status,
         ) from None
     except httpx.TimeoutException as exc:
         raise TransientError(
@@ -124,7 +127,7 @@ def translated(operation: str, base_url: str) -> Iterator[None]:
             platform=PLATFORM,
             operation=operation,
         ) from None
-    except json.JSONDecodeError:  # error_class(200, readable=False)
+    except json.JSONDecodeError:  # a body the SDK read itself: error_class(2xx, readable=False)
         raise TransientError(
             "Brevo sent a response that is not JSON", platform=PLATFORM, operation=operation
         ) from None
@@ -185,14 +188,23 @@ class BrevoClient:
         def attempt() -> Reply:
             with translated(operation, self.base_url):
                 response = fn()
-                raw = response.response
-                body = raw.json() if raw.content else None
-            headers = response.headers
+            raw, headers = response.response, response.headers
             self.runner.observe(
                 bucket,
                 remaining=header_count(header(headers, "x-sib-ratelimit-remaining")),
                 reset_after=_seconds(headers, "x-sib-ratelimit-reset"),
             )
+            try:
+                body = raw.json() if raw.content else None
+            except json.JSONDecodeError:
+                # Cut short or not JSON: the call may or may not have been applied (segsync.http).
+                cls = error_class(raw.status_code, readable=False) or TransientError
+                raise cls(
+                    "Brevo sent a response that is not JSON",
+                    platform=PLATFORM,
+                    operation=operation,
+                    status=raw.status_code,
+                ) from None
             return Reply(body=body, headers=headers)
 
         return self.runner.call(operation, attempt, bucket=bucket, write=write)
