@@ -61,7 +61,10 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("CostKind", "RateWindow"), "segsync.core.cost"),
     **dict.fromkeys(("Platform", "PlatformLimits", "PlatformSettings"), "segsync.sync.platform"),
     **dict.fromkeys(("CallRunner", "Clock", "RetryPolicy", "SystemClock"), "segsync.sync.runner"),
-    **dict.fromkeys(("header", "header_count", "header_number"), "segsync.sync.http"),
+    **dict.fromkeys(("error_class", "header", "header_count", "header_number"), "segsync.sync.http"),
+    **dict.fromkeys(
+        ("CursorPaging", "OffsetCursor", "OffsetPaging", "PageGuard", "after_token"), "segsync.sync.paging"
+    ),
     **dict.fromkeys(("PlatformManifest", "load_platform_manifest"), "segsync.project.manifest"),
     # How mappings read CRM values: one set of bounds and one wording for every platform.
     **dict.fromkeys(
@@ -130,11 +133,18 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from segsync.plugins.hookspecs import hookimpl
     from segsync.plugins.registry import FeatureRegister, OperatorRegister, PlatformRegister
     from segsync.project.manifest import PlatformManifest, load_platform_manifest
-    from segsync.sync.http import header, header_count, header_number
+    from segsync.sync.http import error_class, header, header_count, header_number
+    from segsync.sync.paging import CursorPaging, OffsetCursor, OffsetPaging, PageGuard, after_token
     from segsync.sync.platform import Platform, PlatformLimits, PlatformSettings
     from segsync.sync.runner import CallRunner, Clock, RetryPolicy, SystemClock
 
 __all__ = [
+    "CursorPaging",
+    "OffsetCursor",
+    "OffsetPaging",
+    "PageGuard",
+    "after_token",
+    "error_class",
     "MAX_AMOUNT",
     "bad_text",
     "is_blank",

@@ -1,6 +1,7 @@
 """Loopback emulators of CRM APIs that the real SDKs talk to.
 
-Each platform plugin ships one (``Platform.sandbox()``), built on :class:`EmulatorServer`.
+Each platform plugin ships one (``Platform.sandbox()``): a :class:`SandboxBase` facade with
+a :class:`SandboxServer` (an :class:`EmulatorServer`) that knows the platform's routes.
 ``segsync sandbox <platform>`` runs it in the foreground; ``segsync demo`` and the end-to-end
 tests run it in a thread.
 """
@@ -12,17 +13,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar, Protocol
 
+from segsync.sandbox.base import RateTake, SandboxBase, SandboxServer
+from segsync.sandbox.demo import demo_dataset
 from segsync.sandbox.seed import (
     SeedData,
     SeedError,
     SeedRules,
     check_seed,
-    demo_dataset,
     load_seed_dir,
 )
 from segsync.sandbox.server import (
     EmulatorServer,
     FaultPlan,
+    Handler,
     HttpError,
     Request,
     Response,
@@ -90,10 +93,14 @@ class Sandbox(Protocol):
 __all__ = [
     "EmulatorServer",
     "FaultPlan",
+    "Handler",
     "HttpError",
+    "RateTake",
     "Request",
     "Response",
     "Sandbox",
+    "SandboxBase",
+    "SandboxServer",
     "SeedData",
     "SeedError",
     "SeedRules",

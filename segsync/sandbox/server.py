@@ -37,11 +37,15 @@ FaultKind = Literal["429", "500", "502", "503", "timeout", "drop", "lost_respons
 FAULT_KINDS: tuple[str, ...] = ("429", "500", "502", "503", "timeout", "drop", "lost_response")
 
 
-def derived_account_id(secret: str, *, digits: int = 8) -> str:
+def derived_account_id(secret: str, *, digits: int = 8, hexadecimal: bool = False) -> str:
     """An account id made from the credential, as real CRMs behave: two tokens, two accounts.
 
-    A one-way hash, so the id (which segsync stores and prints) says nothing of the secret.
+    A one-way hash, so the id (which segsync stores and prints) says nothing of the secret:
+    ``digits`` decimal digits without a leading zero, or with ``hexadecimal`` that many
+    lower-case hex digits (Brevo's organisation ids).
     """
+    if hexadecimal:
+        return hashlib.sha256(secret.encode()).hexdigest()[:digits]
     number = int.from_bytes(hashlib.sha256(secret.encode()).digest()[:8], "big")
     low = 10 ** (digits - 1)
     return str(low + number % (9 * low))

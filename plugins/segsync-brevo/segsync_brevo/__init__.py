@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from segsync import hookimpl
-from segsync.sync.platform import Platform
+from segsync import Platform, hookimpl
 from segsync_brevo.platform import BrevoPlatform
 
 

@@ -27,13 +27,18 @@ from pydantic import SecretStr
 from segsync import (
     AuthError,
     CallRunner,
+    OffsetCursor,
+    OffsetPaging,
     PermanentError,
     PermissionDenied,
     PlatformError,
     RateLimited,
     TransientError,
+    error_class,
+    header,
+    header_count,
+    header_number,
 )
-from segsync.sync.http import header, header_count, header_number
 
 PLATFORM = "brevo"
 SECRET_ENV = "SEGSYNC_BREVO_API_KEY"  # noqa: S105 - the variable name, not a secret
@@ -41,8 +46,6 @@ SECRET_ENV = "SEGSYNC_BREVO_API_KEY"  # noqa: S105 - the variable name, not a se
 #: Passed on every call as well as to the constructor: a retry inside the SDK would re-send
 #: non-idempotent POSTs (imports, list adds) and hide 429 pacing from the runner.
 NO_RETRY: RequestOptions = {"max_retries": 0}
-
-_TRANSIENT_4XX = {408, 425}
 
 
 def _code(body: Any) -> str | None:
@@ -65,41 +68,38 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     return reset if reset is not None else _seconds(headers, "retry-after")
 
 
+#: Brevo's words for each error class :func:`segsync.sync.http.error_class` picks; ``{detail}`` is
+#: Brevo's error code, when it sent one.
+_MESSAGES: dict[type[PlatformError], str] = {
+    AuthError: (
+        f"Brevo rejected the API key{{detail}}; set {SECRET_ENV} to a valid key "
+        "(Brevo: SMTP & API > API keys)"
+    ),
+    PermissionDenied: (
+        "the API key may not call this endpoint{detail}; check the key's permissions and the "
+        "account's authorised IP addresses (Brevo: Security > Authorised IPs)"
+    ),
+    RateLimited: "Brevo's rate limit was reached{detail}",
+    TransientError: "Brevo failed to answer{detail}; retrying later may work",
+    PermanentError: "Brevo refused the call{detail}",
+}
+
+
 def from_api_error(exc: ApiError, operation: str) -> PlatformError:
-    """The segsync error for an SDK ``ApiError`` (typed subclasses included), by status."""
+    """The segsync error for an SDK ``ApiError`` (typed subclasses included), by status.
+
+    The SDK raises it with a 2xx status when the success body is not JSON: unreadable.
+    """
     status = exc.status_code
     code = _code(exc.body)
-    detail = f" ({code})" if code else ""
-
-    def error(cls: type[PlatformError], message: str) -> PlatformError:
-        return cls(message, platform=PLATFORM, operation=operation, status=status, category=code)
-
-    if status == 401:
-        return error(
-            AuthError,
-            f"Brevo rejected the API key{detail}; set {SECRET_ENV} to a valid key "
-            "(Brevo: SMTP & API > API keys)",
-        )
-    if status == 403:
-        return error(
-            PermissionDenied,
-            f"the API key may not call this endpoint{detail}; check the key's permissions and the "
-            "account's authorised IP addresses (Brevo: Security > Authorised IPs)",
-        )
-    if status == 429:
-        return RateLimited(
-            f"Brevo's rate limit was reached{detail}",
-            retry_after=_retry_after(exc.headers or {}),
-            platform=PLATFORM,
-            operation=operation,
-            status=status,
-            category=code,
-        )
-    if status is None or status >= 500 or status in _TRANSIENT_4XX:
-        return error(TransientError, f"Brevo failed to answer{detail}; retrying later may work")
-    if 200 <= status < 300:
-        return error(TransientError, "Brevo sent an unreadable success response")
-    return error(PermanentError, f"Brevo refused the call{detail}")
+    cls = error_class(status, readable=False) or TransientError
+    kw: dict[str, Any] = {"platform": PLATFORM, "operation": operation, "status": status, "category": code}
+    if status is not None and 200 <= status < 300:
+        return cls("Brevo sent an unreadable success response", **kw)
+    message = _MESSAGES[cls].format(detail=f" ({code})" if code else "")
+    if cls is RateLimited:
+        return RateLimited(message, retry_after=_retry_after(exc.headers or {}), **kw)
+    return cls(message, **kw)
 
 
 @contextmanager
@@ -110,11 +110,14 @@ def translated(operation: str, base_url: str) -> Iterator[None]:
     except ApiError as exc:
         raise from_api_error(exc, operation) from None
     except ParsingError as exc:
-        raise PermanentError(
+        # Read whole, but not the shape the spec gives: the API changed (segsync.sync.http's 2xx rule).
+        status = exc.status_code
+        cls = error_class(status if status is not None else 200, documented=False) or PermanentError
+        raise cls(
             "Brevo's response did not have the documented shape",
             platform=PLATFORM,
             operation=operation,
-            status=exc.status_code,
+            status=status,
         ) from None
     except httpx.TimeoutException as exc:
         raise TransientError(
@@ -128,7 +131,7 @@ def translated(operation: str, base_url: str) -> Iterator[None]:
             platform=PLATFORM,
             operation=operation,
         ) from None
-    except json.JSONDecodeError:
+    except json.JSONDecodeError:  # a body the SDK read itself: error_class(2xx, readable=False)
         raise TransientError(
             "Brevo sent a response that is not JSON", platform=PLATFORM, operation=operation
         ) from None
@@ -189,14 +192,23 @@ class BrevoClient:
         def attempt() -> Reply:
             with translated(operation, self.base_url):
                 response = fn()
-                raw = response.response
-                body = raw.json() if raw.content else None
-            headers = response.headers
+            raw, headers = response.response, response.headers
             self.runner.observe(
                 bucket,
                 remaining=header_count(header(headers, "x-sib-ratelimit-remaining")),
                 reset_after=_seconds(headers, "x-sib-ratelimit-reset"),
             )
+            try:
+                body = raw.json() if raw.content else None
+            except json.JSONDecodeError:
+                # Cut short or not JSON: the call may or may not have been applied (segsync.sync.http).
+                cls = error_class(raw.status_code, readable=False) or TransientError
+                raise cls(
+                    "Brevo sent a response that is not JSON",
+                    platform=PLATFORM,
+                    operation=operation,
+                    status=raw.status_code,
+                ) from None
             return Reply(body=body, headers=headers)
 
         return self.runner.call(operation, attempt, bucket=bucket, write=write)
@@ -207,33 +219,8 @@ class BrevoClient:
 
 # -- offset paging ---------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class PageCursor:
-    """Where an offset-paged pull stands: the next offset and the id of the item before it.
-
-    ``token()`` is what a paused pull hands back to resume from (``"offset:last_id"``).
-    """
-
-    offset: int = 0
-    last_id: str | None = None
-
-    def token(self) -> str:
-        return f"{self.offset}:{self.last_id or ''}"
-
-    @classmethod
-    def parse(cls, token: str | None) -> PageCursor:
-        if not token:
-            return cls()
-        offset, _, last = token.partition(":")
-        try:
-            return cls(max(0, int(offset)), last or None)
-        except ValueError:
-            return cls()
-
-
-def _item_id(item: Mapping[str, Any]) -> str:
-    return str(item.get("id"))
+#: Where an offset-paged pull stands; ``token()`` is what a paused pull resumes from.
+PageCursor = OffsetCursor
 
 
 def offset_pages(
@@ -243,35 +230,12 @@ def offset_pages(
     cursor: PageCursor | None = None,
     version: Callable[[Mapping[str, Any]], str] | None = None,
     max_rewinds: int = 20,
+    operation: str = "paging",
 ) -> Iterator[tuple[list[Mapping[str, Any]], PageCursor]]:
-    """Pages of an offset-paged list in a stable order, each item version yielded once.
-
-    Each request re-reads the last item already seen: if it is not where it was, records
-    before it were deleted (or, when sorted by modification, modified) during the pull and
-    offsets shifted, so the pull steps back one page instead of skipping records; versions
-    already yielded (``version(item)``, the id by default) are filtered out.
-    ``fetch(offset, limit)`` returns one page. Yields ``(new items, cursor after them)``.
-    """
-    cur = cursor or PageCursor()
-    version = version or _item_id
-    seen: set[str] = set()
-    rewinds = 0
-    while True:
-        overlap = 1 if cur.offset > 0 and cur.last_id is not None else 0
-        start = cur.offset - overlap
-        items = fetch(start, limit)
-        if overlap and (not items or str(items[0].get("id")) != cur.last_id):
-            rewinds += 1
-            if rewinds > max_rewinds:
-                raise TransientError(
-                    "records kept disappearing while paging; run again", platform=PLATFORM, operation="paging"
-                )
-            cur = PageCursor(max(0, start - limit + 1), None)
-            continue
-        fresh = [i for i in items[overlap:] if version(i) not in seen]
-        seen.update(version(i) for i in fresh)
-        last = str(items[-1].get("id")) if items else cur.last_id
-        cur = PageCursor(start + len(items), last)
-        yield fresh, cur
-        if len(items) < limit:
-            return
+    """Brevo's offset paging (:class:`segsync.sync.paging.OffsetPaging`, which re-reads the last
+    item seen so deletions mid-pull never skip records). ``fetch(offset, limit)`` returns one
+    page; yields ``(new items, cursor after them)``."""
+    paging = OffsetPaging(
+        PLATFORM, operation, limit=limit, vendor="Brevo", version=version, max_rewinds=max_rewinds
+    )
+    return paging.pages(fetch, cursor)

@@ -17,8 +17,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from segsync.sync.platform import PlatformSettings
-from segsync.sync.runner import RateWindow
+from segsync import PlatformSettings, RateWindow
 
 DEFAULT_BASE_URL = "https://api.brevo.com/v3"
 BASE_URL_ENV = "SEGSYNC_BREVO_BASE_URL"

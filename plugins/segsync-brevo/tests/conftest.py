@@ -1,5 +1,8 @@
-"""Fixtures: a Brevo sandbox on loopback (fake clock), the platform connected to it, and one
-traffic log for the whole session that ``test_zz_spec_conformance`` validates at the end."""
+"""Fixtures: a Brevo sandbox on loopback (fake clock) and the platform connected to it.
+
+Sandboxes write their exchanges to the test's own traffic log (``traffic_log``), so no test
+depends on another: test_spec_conformance.py makes its own traffic and spec-checks it.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +27,10 @@ AS_OF = dt.date(2026, 1, 15)
 POLICY = RetryPolicy(max_attempts=5, max_total_seconds=600, backoff_initial=0.1, max_rate_wait=7200)
 
 
-@pytest.fixture(scope="session")
-def traffic_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("traffic") / "brevo-traffic.jsonl"
+@pytest.fixture
+def traffic_log(tmp_path: Path) -> Path:
+    """The JSON Lines log this test's ``sandbox`` appends to."""
+    return tmp_path / "brevo-traffic.jsonl"
 
 
 @pytest.fixture
@@ -48,7 +52,7 @@ def start_sandbox(clock: FakeClock, data: SeedData, log: Path | None, **kw: Any)
 
 @pytest.fixture
 def sandbox(clock: FakeClock, seed_data: SeedData, traffic_log: Path) -> Iterator[BrevoSandbox]:
-    """A sandbox whose traffic is spec-checked: only requests the real API would accept."""
+    """A sandbox logging its traffic: for requests the real API would accept."""
     sandbox = start_sandbox(clock, seed_data, traffic_log)
     yield sandbox
     sandbox.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from brevo.core.api_error import ApiError
@@ -24,7 +26,10 @@ from segsync import (
     RateLimited,
     TransientError,
 )
+from segsync.sandbox import Response
 from segsync_brevo.client import from_api_error, translated
+
+from .conftest import connect
 
 SECRET = "xkeysib-9f8e7d6c5b4a-live-key"
 PII = "jane.doe+vip@example.com"
@@ -84,6 +89,8 @@ def body(code: str) -> dict[str, str]:
         (TooManyRequestsError(headers=HEADERS, body=body("too_many_requests")), RateLimited, 429, None),
         (TooEarlyError(headers=HEADERS, body=body("bad_request")), TransientError, 425, None),
         (ApiError(status_code=408, headers=HEADERS, body=None), TransientError, 408, None),
+        (ApiError(status_code=423, headers=HEADERS, body=None), TransientError, 423, None),
+        (ApiError(status_code=477, headers=HEADERS, body=None), TransientError, 477, None),
         (ApiError(status_code=500, headers=HEADERS, body=body("bad_request")), TransientError, 500, None),
         (ApiError(status_code=502, headers=HEADERS, body=f"<html>{PII}</html>"), TransientError, 502, None),
         (ApiError(status_code=524, headers=HEADERS, body="A timeout occurred"), TransientError, 524, None),
@@ -169,3 +176,21 @@ def test_error_codes_that_are_not_plain_enums_are_not_kept():
     err = from_api_error(odd, "x")
     assert err.category is None
     assert PII not in str(err)
+
+
+def _answering(sandbox, status: int, raw: bytes):
+    def handler(req, m):
+        return Response(status, raw, {"Content-Type": "application/json"})
+
+    sandbox.server.routes.insert(0, ("GET", re.compile(r"^/v3/contacts/lists/(\d+)$"), handler))
+
+
+@pytest.mark.parametrize("raw", [b"not json", b'{"id": 1, "name": "cut sho'])
+def test_an_unreadable_success_is_transient_and_retried(quiet_sandbox, clock, raw):
+    """segsync.sync.http's rule: a 2xx that cannot be read may or may not have been applied."""
+    _answering(quiet_sandbox, 200, raw)
+    platform = connect(quiet_sandbox, clock)
+    with pytest.raises(TransientError) as caught:
+        platform.get_list("1")
+    assert caught.value.status == 200
+    assert platform.runner.stats.retries == platform.runner.policy.max_attempts - 1

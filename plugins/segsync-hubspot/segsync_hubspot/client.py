@@ -29,8 +29,11 @@ from segsync import (
     RateLimited,
     SegsyncError,
     TransientError,
+    error_class,
+    header,
+    header_count,
+    header_number,
 )
-from segsync.sync.http import header, header_count, header_number
 from segsync_hubspot.config import HubSpotSettings
 
 PLATFORM = "hubspot"
@@ -88,6 +91,18 @@ def _body(exc: BaseException) -> Mapping[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
+def _read_whole(api_client: Any) -> bool:
+    """Whether the answer the SDK just read was JSON: it makes an empty model out of anything else."""
+    raw = getattr(getattr(api_client, "last_response", None), "data", None)
+    if not isinstance(raw, str | bytes):
+        return True
+    try:
+        json.loads(raw)
+    except ValueError:
+        return False
+    return True
+
+
 def _header(exc: BaseException, name: str) -> str | None:
     return header(getattr(exc, "headers", None), name)
 
@@ -104,6 +119,30 @@ def required_scopes(body: Mapping[str, Any]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+#: HubSpot's words for each error class :func:`segsync.sync.http.error_class` picks; a 429's are
+#: made from its policy, a 403's also name the missing scopes.
+_MESSAGES: dict[type[PlatformError], str] = {
+    AuthError: "HubSpot rejected the token; set SEGSYNC_HUBSPOT_TOKEN to a current private-app access token",
+    PermissionDenied: (
+        "the HubSpot private app lacks permission for this call; add the scopes under "
+        "Settings > Integrations > Private apps, then run segsync check"
+    ),
+    TransientError: "HubSpot answered {status}; the call may succeed later",
+    PermanentError: "HubSpot refused the request",
+}
+
+
+def _rate_limit_wait(exc: BaseException, policy: str) -> float:
+    """Retry-After when sent (it is documented for 477 only); else the daily reset or the interval."""
+    wait = header_number(_header(exc, "Retry-After"))
+    if wait is not None:
+        return wait
+    if policy == "DAILY":
+        return DAILY_LIMIT_WAIT
+    interval = header_number(_header(exc, "X-HubSpot-RateLimit-Interval-Milliseconds"))
+    return interval / 1000 if interval else DEFAULT_INTERVAL
+
+
 def translate_status(operation: str, exc: BaseException, status: int) -> PlatformError:
     """The segsync error for an SDK ``ApiException`` with this status."""
     body = _body(exc)
@@ -115,36 +154,22 @@ def translate_status(operation: str, exc: BaseException, status: int) -> Platfor
         "category": str(category) if category else None,
         "correlation_id": str(body["correlationId"]) if body.get("correlationId") else None,
     }
-    if status == 401:
-        return AuthError(
-            "HubSpot rejected the token; set SEGSYNC_HUBSPOT_TOKEN to a current private-app access token",
-            **kw,
-        )
-    if status == 403:
-        return PermissionDenied(
-            "the HubSpot private app lacks permission for this call; add the scopes under "
-            "Settings > Integrations > Private apps, then run segsync check",
-            required_scopes=required_scopes(body),
-            **kw,
-        )
-    if status == 429:
-        policy = str(body.get("policyName") or "")
-        wait = header_number(_header(exc, "Retry-After"))
-        if wait is None:
-            if policy == "DAILY":
-                wait = DAILY_LIMIT_WAIT
-            else:
-                interval = header_number(_header(exc, "X-HubSpot-RateLimit-Interval-Milliseconds"))
-                wait = interval / 1000 if interval else DEFAULT_INTERVAL
-        name = policy.lower().replace("_", " ") or "API"
-        return RateLimited(f"HubSpot's {name} rate limit was reached", retry_after=wait, **kw)
-    if status >= 500 or status in (423, 477):
-        return TransientError(f"HubSpot answered {status}; the call may succeed later", **kw)
-    if status == 0:
+    if status == 0:  # the SDK's status for an SSLError: no HTTP answer, and no retry can mend it
         return PermanentError(
             "no TLS connection to HubSpot could be made; check base_url and the certificate store", **kw
         )
-    return PermanentError("HubSpot refused the request", **kw)
+    # An ApiException is never a usable success: a 2xx here is one the SDK could not read.
+    cls = error_class(status, readable=False) or TransientError
+    if cls is RateLimited:
+        policy = str(body.get("policyName") or "")
+        name = policy.lower().replace("_", " ") or "API"
+        return RateLimited(
+            f"HubSpot's {name} rate limit was reached", retry_after=_rate_limit_wait(exc, policy), **kw
+        )
+    message = _MESSAGES[cls].format(status=status)
+    if cls is PermissionDenied:
+        return PermissionDenied(message, required_scopes=required_scopes(body), **kw)
+    return cls(message, **kw)
 
 
 def translate_network(operation: str, exc: BaseException, host: str, timeout: float) -> TransientError:
@@ -158,7 +183,7 @@ def translate_network(operation: str, exc: BaseException, host: str, timeout: fl
         text = f"no answer from {host} within {timeout:g} s"
     else:
         text = f"the connection to {host} failed mid-request"
-    return TransientError(text, platform=PLATFORM, operation=operation)
+    return TransientError(text, platform=PLATFORM, operation=operation)  # error_class(None): no answer
 
 
 @contextmanager
@@ -217,9 +242,9 @@ class HubSpotClient:
     ) -> Any:
         """Run one SDK method through the runner; return its answer as wire JSON.
 
-        ``ok`` are the statuses the SDK maps for this method (crm-api-facts §1.2). Any other 2xx
-        deserialises to None in the SDK; here it is an error, because a write answered that way
-        may or may not have been applied.
+        ``ok`` are the statuses the SDK maps for this method (crm-api-facts §1.2): any other
+        2xx deserialises to None in the SDK. How such an answer is classified, and why, is
+        :func:`segsync.sync.http.error_class`'s rule for successes the plugin cannot use.
         """
         sdk_api = self._api(api)
         fn = getattr(sdk_api, f"{method}_with_http_info")
@@ -228,17 +253,29 @@ class HubSpotClient:
             with translated(operation, host=self.host, timeout=self.timeout, headers=self._observe):
                 data, status, headers = fn(*args, _request_timeout=self.timeout, **kwargs)
             self._observe(headers)
-            if status not in ok or data is None:
-                raise PermanentError(
-                    f"HubSpot answered {status} where {'/'.join(map(str, ok))} with a body was expected; "
-                    "its API may have changed; check the result in HubSpot before running again",
-                    platform=PLATFORM,
-                    operation=operation,
-                    status=status,
-                )
+            documented = status in ok
+            # The SDK reads only the statuses it maps: None for another one is no read failure.
+            readable = (data is not None or not documented) and _read_whole(sdk_api.api_client)
+            cls = error_class(status, readable=readable, documented=documented)
+            if cls is not None:
+                raise self._unusable(cls, operation, status, ok)
             return sdk_api.api_client.sanitize_for_serialization(data)
 
         return self.runner.call(operation, attempt, bucket=BUCKET, write=write)
+
+    @staticmethod
+    def _unusable(
+        cls: type[PlatformError], operation: str, status: int, ok: tuple[int, ...]
+    ) -> PlatformError:
+        """The error for a 2xx the SDK could not turn into the documented answer."""
+        if cls is TransientError:
+            text = "HubSpot's answer could not be read; the call may or may not have been applied"
+        else:
+            text = (
+                f"HubSpot answered {status} where {'/'.join(map(str, ok))} with a body was expected; "
+                "its API may have changed; check the result in HubSpot before running again"
+            )
+        return cls(text, platform=PLATFORM, operation=operation, status=status)
 
     def get_json(self, operation: str, path: str) -> Any:
         """GET an endpoint the SDK has no API class for, through the same transport and runner.
@@ -262,18 +299,22 @@ class HubSpotClient:
                 status, headers, payload = raw.status, raw.headers, raw.data
             self._observe(headers)
             try:
-                return json.loads(payload) if status == 200 else None
+                answer, readable = json.loads(payload), True
             except ValueError:
-                return None
+                answer, readable = None, False
+            documented = status == 200 and isinstance(answer, dict)
+            cls = error_class(status, readable=readable, documented=documented)
+            if cls is TransientError:
+                raise self._unusable(cls, operation, status, (200,))
+            if cls is not None:
+                raise PermanentError(
+                    "HubSpot's answer did not have the documented shape; its API may have changed",
+                    platform=PLATFORM,
+                    operation=operation,
+                )
+            return answer
 
-        answer = self.runner.call(operation, attempt, bucket=BUCKET)
-        if not isinstance(answer, dict):
-            raise PermanentError(
-                "HubSpot's answer did not have the documented shape; its API may have changed",
-                platform=PLATFORM,
-                operation=operation,
-            )
-        return answer
+        return self.runner.call(operation, attempt, bucket=BUCKET)
 
     def _observe(self, headers: Any) -> None:
         """Feed HubSpot's rate-limit headers to the throttle, so another app's use is respected."""

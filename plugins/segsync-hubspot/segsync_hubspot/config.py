@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from segsync.sync.platform import PlatformSettings
+from segsync import PlatformSettings
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 

@@ -13,15 +13,18 @@ import datetime as dt
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from pydantic import SecretStr
 
 from segsync import (
+    CallRunner,
     ConflictError,
     Contact,
     ContactUpdate,
     CostKind,
+    CursorPaging,
     FieldSpec,
     ListSpec,
     PermanentError,
@@ -37,21 +40,19 @@ from segsync import (
     RemoteList,
     WriteResult,
 )
-from segsync.sync.runner import CallRunner
 from segsync_hubspot import mapping
 from segsync_hubspot.client import PLATFORM, HubSpotClient
 from segsync_hubspot.config import HubSpotSettings
+from segsync_hubspot.pulls import ASSOCIATION_BATCH, PAGE_SIZE, Pulls, pages
 
 if TYPE_CHECKING:
-    from segsync.project.manifest import PlatformManifest
+    from segsync import PlatformManifest
     from segsync.sandbox import Sandbox
 
 #: Scopes needed, limits obeyed and objects created, for ``segsync check`` and the docs.
 MANIFEST_PATH = Path(__file__).with_name("manifest.toml")
 
-PAGE_SIZE = 100  # GET page maximum for CRM objects
 WRITE_BATCH = 100  # batch/update maximum
-ASSOCIATION_BATCH = 1000  # v4 association batch read maximum (since 2025-02-10)
 MEMBERSHIP_PAGE = 250  # list memberships GET maximum
 CONTACTS = "contacts"
 
@@ -64,6 +65,50 @@ SCOPES = (
     "crm.objects.contacts.write",
     "crm.schemas.contacts.write",
     "crm.lists.write",
+)
+
+
+class Probe(NamedTuple):
+    """The cheapest call proving one scope; HubSpot checks scopes before it reads the body."""
+
+    scope: str
+    operation: str
+    api: str
+    method: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = MappingProxyType({})
+    ok: tuple[int, ...] = (200,)
+
+
+#: Reads of one record, and writes of nothing: empty batches, an add-and-remove to list 0.
+SCOPE_PROBES = (
+    Probe("crm.objects.contacts.read", "check.contacts", "contacts", "get_page", kwargs={"limit": 1}),
+    Probe("crm.objects.deals.read", "check.deals", "deals", "get_page", kwargs={"limit": 1}),
+    Probe("crm.schemas.contacts.read", "check.properties", "groups", "get_all", (CONTACTS,)),
+    Probe("crm.lists.read", "check.lists", "lists", "get_all", kwargs={"list_ids": ["0"]}),
+    Probe(
+        "crm.objects.contacts.write",
+        "check.contacts.write",
+        "contacts_batch",
+        "update",
+        ({"inputs": []},),
+        ok=(200, 207),
+    ),
+    Probe(
+        "crm.schemas.contacts.write",
+        "check.properties.write",
+        "properties_batch",
+        "create",
+        (CONTACTS, {"inputs": []}),
+        ok=(201, 207),
+    ),
+    Probe(
+        "crm.lists.write",
+        "check.lists.write",
+        "memberships",
+        "add_and_remove",
+        ("0", {"recordIdsToAdd": [], "recordIdsToRemove": []}),
+    ),
 )
 
 
@@ -84,6 +129,7 @@ class HubSpotPlatform:
         self.limits = PlatformLimits(write_batch=WRITE_BATCH, membership_batch=settings.membership_batch)
         # DYNAMIC lists filter on the segment property: HubSpot keeps their members itself.
         self.dynamic_lists = settings.list_type == "DYNAMIC"
+        self.pulls = Pulls(settings, client)
 
     # -- construction --------------------------------------------------------------------
 
@@ -110,7 +156,7 @@ class HubSpotPlatform:
 
     @classmethod
     def manifest(cls) -> PlatformManifest:
-        from segsync.project.manifest import load_platform_manifest
+        from segsync import load_platform_manifest
 
         return load_platform_manifest(MANIFEST_PATH)
 
@@ -138,46 +184,14 @@ class HubSpotPlatform:
         HubSpot checks scopes before the body, so 403 means the scope is missing and any other
         answer means it is granted.
         """
-        c = self.client
-        probes: list[tuple[str, Callable[[], Any]]] = [
-            ("crm.objects.contacts.read", lambda: c.call("check.contacts", "contacts", "get_page", limit=1)),
-            ("crm.objects.deals.read", lambda: c.call("check.deals", "deals", "get_page", limit=1)),
-            ("crm.schemas.contacts.read", lambda: c.call("check.properties", "groups", "get_all", CONTACTS)),
-            ("crm.lists.read", lambda: c.call("check.lists", "lists", "get_all", list_ids=["0"])),
-            (
-                "crm.objects.contacts.write",
-                lambda: c.call(
-                    "check.contacts.write", "contacts_batch", "update", {"inputs": []}, ok=(200, 207)
-                ),
-            ),
-            (
-                "crm.schemas.contacts.write",
-                lambda: c.call(
-                    "check.properties.write",
-                    "properties_batch",
-                    "create",
-                    CONTACTS,
-                    {"inputs": []},
-                    ok=(201, 207),
-                ),
-            ),
-            (
-                "crm.lists.write",
-                lambda: c.call(
-                    "check.lists.write",
-                    "memberships",
-                    "add_and_remove",
-                    "0",
-                    {"recordIdsToAdd": [], "recordIdsToRemove": []},
-                ),
-            ),
-        ]
         missing: list[str] = []
-        for scope, probe in probes:
+        for probe in SCOPE_PROBES:
             try:
-                probe()
+                self.client.call(
+                    probe.operation, probe.api, probe.method, *probe.args, ok=probe.ok, **probe.kwargs
+                )
             except PermissionDenied as err:
-                missing.extend(err.required_scopes or (scope,))
+                missing.extend(err.required_scopes or (probe.scope,))
             except PermanentError:
                 pass  # the call got past the scope check: that is all a probe asks
         if missing:
@@ -197,25 +211,12 @@ class HubSpotPlatform:
 
     # -- pulls ---------------------------------------------------------------------------
 
+    @staticmethod
     def _pages(
-        self, operation: str, fetch: Callable[[str | None], Mapping[str, Any]]
+        operation: str, fetch: Callable[[str | None], Mapping[str, Any]]
     ) -> Iterator[Mapping[str, Any]]:
-        """Follow ``paging.next.after`` until it is absent; a cursor seen twice is an error."""
-        after: str | None = None
-        seen: set[str] = set()
-        while True:
-            page = fetch(after)
-            yield page
-            after = ((page.get("paging") or {}).get("next") or {}).get("after")
-            if not after:
-                return
-            if after in seen:
-                raise PermanentError(
-                    "HubSpot repeated a paging cursor; stopping instead of looping forever",
-                    platform=PLATFORM,
-                    operation=operation,
-                )
-            seen.add(after)
+        """Follow ``paging.next.after`` until it is absent, with segsync's loop guards."""
+        return CursorPaging(PLATFORM, operation, vendor="HubSpot").pages(fetch)
 
     def iter_contacts(
         self,
@@ -223,93 +224,11 @@ class HubSpotPlatform:
         managed: Sequence[FieldSpec],
         lists: Mapping[str, str],
     ) -> Iterator[Contact | Rejection]:
-        names = list(dict.fromkeys(["email", *properties, *(spec.key for spec in managed)]))
-
-        def fetch(after: str | None) -> Mapping[str, Any]:
-            kw: dict[str, Any] = {"limit": PAGE_SIZE, "properties": names, "archived": False}
-            if after:
-                kw["after"] = after
-            return self.client.call("contacts.list", "contacts", "get_page", **kw)  # type: ignore[no-any-return]
-
-        for page in self._pages("contacts.list", fetch):
-            for record in page.get("results") or ():
-                if not record.get("archived"):
-                    yield mapping.contact_from_record(record, properties, managed)
+        return self.pulls.contacts(properties, managed, lists)
 
     def iter_purchases(self, since: dt.datetime | None) -> Iterator[Purchase | PurchaseRetracted | Rejection]:
-        """Closed-won deals, one purchase per associated contact; always a full read.
-
-        GET pages have no modified-since filter and search stops at 10,000 results, so every
-        pull is complete and ``since`` is ignored (``incremental_purchases`` is False).
-        """
-        pipelines = self.client.call("pipelines.list", "pipelines", "get_all", "deals")
-        won = mapping.won_stage_ids(pipelines.get("results") or (), self.settings.deal_pipelines)
-
-        def fetch(after: str | None) -> Mapping[str, Any]:
-            kw: dict[str, Any] = {
-                "limit": PAGE_SIZE,
-                "properties": list(mapping.DEAL_PROPERTIES),
-                "archived": False,
-            }
-            if after:
-                kw["after"] = after
-            return self.client.call("deals.list", "deals", "get_page", **kw)  # type: ignore[no-any-return]
-
-        pending: list[Mapping[str, Any]] = []
-        for page in self._pages("deals.list", fetch):
-            for deal in page.get("results") or ():
-                if str((deal.get("properties") or {}).get("dealstage")) in won and not deal.get("archived"):
-                    pending.append(deal)
-            if len(pending) >= ASSOCIATION_BATCH:
-                yield from self._purchases(pending[:ASSOCIATION_BATCH])
-                del pending[:ASSOCIATION_BATCH]
-        if pending:
-            yield from self._purchases(pending)
-
-    def _purchases(self, deals: Sequence[Mapping[str, Any]]) -> Iterator[Purchase | Rejection]:
-        contacts = self._deal_contacts([str(d["id"]) for d in deals])
-        for deal in deals:
-            # A deal absent from the association answer has no contacts (or was deleted meanwhile).
-            result = mapping.deal_purchases(
-                deal, contacts.get(str(deal["id"]), ()), self.settings.home_currency
-            )
-            if isinstance(result, Rejection):
-                yield result
-            else:
-                yield from result
-
-    def _deal_contacts(self, deal_ids: Sequence[str]) -> dict[str, list[str]]:
-        """Contact ids per deal via v4 batch reads, following each input's own paging."""
-        found: dict[str, list[str]] = {}
-        queue: list[dict[str, str]] = [{"id": i} for i in deal_ids]
-        seen: set[tuple[str, str]] = set()
-        while queue:
-            inputs, queue = queue[:ASSOCIATION_BATCH], queue[ASSOCIATION_BATCH:]
-            answer = self.client.call(
-                "associations.read",
-                "associations",
-                "get_page",
-                "deals",
-                "contacts",
-                {"inputs": inputs},
-                ok=(200, 207),
-            )
-            for result in answer.get("results") or ():
-                deal_id = str((result.get("from") or {}).get("id"))
-                ids = found.setdefault(deal_id, [])
-                ids.extend(str(t["toObjectId"]) for t in result.get("to") or ())
-                after = ((result.get("paging") or {}).get("next") or {}).get("after")
-                if after:
-                    if (deal_id, str(after)) in seen:
-                        raise PermanentError(
-                            "HubSpot repeated an association paging cursor",
-                            platform=PLATFORM,
-                            operation="associations.read",
-                        )
-                    seen.add((deal_id, str(after)))
-                    queue.append({"id": deal_id, "after": str(after)})
-            # Deals without contacts and deleted deals come back as 207 errors, not results.
-        return found
+        """Closed-won deals, one purchase per associated contact; always a full read."""
+        return self.pulls.purchases(since)
 
     # -- fields --------------------------------------------------------------------------
 
@@ -438,7 +357,7 @@ class HubSpotPlatform:
                 kw["after"] = after
             return self.client.call("lists.members", "memberships", "get_page", list_id, **kw)  # type: ignore[no-any-return]
 
-        for page in self._pages("lists.members", fetch):
+        for page in pages("lists.members", fetch):
             for row in page.get("results") or ():
                 yield str(row["recordId"])
 

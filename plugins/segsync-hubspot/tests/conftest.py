@@ -1,7 +1,7 @@
 """Fixtures for the HubSpot plugin tests: a sandbox on loopback, a platform on a fake clock.
 
-Every end-to-end exchange is appended to one session-wide traffic log; the test marked
-``spec_conformance`` is moved to the end of the run and checks that log with spec-check.
+Sandboxes write their exchanges to the test's own traffic log (``traffic_log``), so no test
+depends on another: test_spec_conformance.py makes its own traffic and spec-checks it.
 """
 
 from __future__ import annotations
@@ -28,19 +28,14 @@ AS_OF = dt.date(2026, 1, 15)
 POLICY = RetryPolicy(max_attempts=4, max_total_seconds=600, backoff_initial=0.1, max_rate_wait=7200)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the spec-conformance check after every test that adds traffic to the session log."""
-    items.sort(key=lambda item: item.get_closest_marker("spec_conformance") is not None)
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "spec_conformance: checks the session's sandbox traffic; runs last")
+    config.addinivalue_line("markers", "spec_conformance: spec-checks the sandbox traffic it makes itself")
 
 
-@pytest.fixture(scope="session")
-def traffic_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The JSON Lines log every end-to-end sandbox of this session appends to."""
-    return tmp_path_factory.mktemp("hubspot-traffic") / "traffic.jsonl"
+@pytest.fixture
+def traffic_log(tmp_path: Path) -> Path:
+    """The JSON Lines log this test's sandboxes append to."""
+    return tmp_path / "traffic.jsonl"
 
 
 @pytest.fixture
@@ -103,7 +98,7 @@ def demo_data() -> SeedData:
 
 @pytest.fixture
 def make_sandbox(traffic_log: Path, clock: FakeClock) -> Iterator[Callable[..., HubSpotSandbox]]:
-    """Start sandboxes that log to the session traffic log; all are stopped after the test."""
+    """Start sandboxes that log to the test's traffic log; all are stopped after the test."""
     started: list[HubSpotSandbox] = []
 
     def make(data: SeedData | None = None, *, log: bool = True, **kw: Any) -> HubSpotSandbox:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from segsync.testing import PlatformContract, SandboxWorld
@@ -14,5 +12,5 @@ pytestmark = pytest.mark.e2e
 
 class TestHubSpotContract(PlatformContract):
     @pytest.fixture
-    def world(self, traffic_log: Path) -> SandboxWorld:
-        return SandboxWorld(HubSpotPlatform, settings={"timeout": 0.2}, traffic_log=traffic_log)
+    def world(self) -> SandboxWorld:
+        return SandboxWorld(HubSpotPlatform, settings={"timeout": 0.2})

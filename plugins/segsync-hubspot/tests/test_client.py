@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import traceback
 from typing import Any
 
@@ -21,6 +22,7 @@ from segsync import (
     RateLimited,
     TransientError,
 )
+from segsync.sandbox import Request, Response, SeedData
 from segsync_hubspot.client import safe_host, translated
 
 SECRET_BITS = ("bob@example.com", "pat-na1-secret", "Bearer")
@@ -120,7 +122,7 @@ def test_429_is_rate_limited_with_the_wait(policy: str, headers: dict[str, str],
     assert err.category == "RATE_LIMIT"
 
 
-@pytest.mark.parametrize("status", [500, 502, 503, 504, 423, 477])
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 423, 477, 408, 425])
 def test_server_trouble_is_transient(status: int) -> None:
     err = _raise(ServiceException(http_resp=_Resp(status, _body("INTERNAL_ERROR"))))
     assert isinstance(err, TransientError)
@@ -202,3 +204,20 @@ def test_unreadable_rate_limit_headers_count_as_absent(make_sandbox, make_platfo
     contacts = list(platform.iter_contacts(["firstname"], [], {}))
     assert len(contacts) == len(small_data.contacts)
     assert platform.runner.stats.waited_seconds == 0
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("raw", [b"not json", b"", b'{"list": {"listId": "1"'])
+def test_an_unreadable_success_is_transient_and_retried(make_sandbox, make_platform, raw: bytes) -> None:
+    """segsync.sync.http's rule: a 2xx that cannot be read may or may not have been applied."""
+    sb = make_sandbox(SeedData([], []), log=False)  # deliberately off-spec
+
+    def unreadable(req: Request, m: re.Match[str]) -> Response:
+        return Response(200, raw, {"Content-Type": "application/json"})
+
+    sb.server.routes.insert(0, ("GET", re.compile(r"^/crm/v3/lists/(\d+)$"), unreadable))
+    platform = make_platform(sb)
+    with pytest.raises(TransientError, match="could not be read") as caught:
+        platform.get_list("1")
+    assert caught.value.status == 200
+    assert platform.runner.stats.retries == platform.runner.policy.max_attempts - 1

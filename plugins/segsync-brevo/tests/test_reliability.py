@@ -1,4 +1,5 @@
-"""Every fault kind of the sandbox's fault plan, met by the platform through brevo-python."""
+"""Faults met through brevo-python: every fault kind of the sandbox's fault plan on single calls,
+then the core's reliability harness (faults, kills, deletions) on whole syncs."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from segsync import (
     TransientError,
 )
 from segsync.sandbox import FaultPlan
+from segsync.testing import SandboxWorld
+from segsync.testing.reliability import ReliabilitySuite
+from segsync_brevo.platform import BrevoPlatform
 
 from .conftest import connect, start_sandbox
 
@@ -184,3 +188,11 @@ def test_no_import_is_sent_when_its_status_polls_cannot_be_paid_for(quiet_sandbo
     with pytest.raises(SyncPaused):
         platform.write_fields([ContactUpdate(contact_id="1021", values={SCORE.key: "1"})])
     assert quiet_sandbox.processes == {}, "nothing was imported"
+
+
+@pytest.mark.reliability
+class TestBrevoReliability(ReliabilitySuite):
+    def make_world(self) -> SandboxWorld:
+        # A timeout fault holds the connection 0.2 s; the client gives up after 0.1 s. First
+        # syncs (80 contacts) write through imports, later small ones one PUT per contact.
+        return SandboxWorld(BrevoPlatform, settings={"timeout": 0.1, "put_max": 20}, hang_seconds=0.2)

@@ -1,0 +1,131 @@
+"""Pulls from HubSpot: contacts and closed-won deals with their contacts, page by page.
+
+Contacts and deals are read in GET pages of 100 (crm-api-facts §1.12) following
+``paging.next.after``; deal→contact associations with the v4 batch read, 1000 deals a call,
+plus one more input per deal whose contacts overflow a page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from segsync import (
+    Contact,
+    CursorPaging,
+    FieldSpec,
+    PageGuard,
+    Purchase,
+    PurchaseRetracted,
+    Rejection,
+    after_token,
+)
+from segsync_hubspot import mapping
+from segsync_hubspot.client import PLATFORM, HubSpotClient
+from segsync_hubspot.config import HubSpotSettings
+
+PAGE_SIZE = 100  # GET page maximum for CRM objects
+ASSOCIATION_BATCH = 1000  # v4 association batch read maximum (since 2025-02-10)
+
+
+def pages(operation: str, fetch: Callable[[str | None], Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+    """Follow ``paging.next.after`` until it is absent, with segsync's loop guards."""
+    return CursorPaging(PLATFORM, operation, vendor="HubSpot").pages(fetch)
+
+
+class Pulls:
+    """Contacts and purchases of one portal."""
+
+    def __init__(self, settings: HubSpotSettings, client: HubSpotClient) -> None:
+        self.settings = settings
+        self.client = client
+
+    def contacts(
+        self,
+        properties: Sequence[str],
+        managed: Sequence[FieldSpec],
+        lists: Mapping[str, str],
+    ) -> Iterator[Contact | Rejection]:
+        names = list(dict.fromkeys(["email", *properties, *(spec.key for spec in managed)]))
+
+        def fetch(after: str | None) -> Mapping[str, Any]:
+            kw: dict[str, Any] = {"limit": PAGE_SIZE, "properties": names, "archived": False}
+            if after:
+                kw["after"] = after
+            return self.client.call("contacts.list", "contacts", "get_page", **kw)  # type: ignore[no-any-return]
+
+        for page in pages("contacts.list", fetch):
+            for record in page.get("results") or ():
+                if not record.get("archived"):
+                    yield mapping.contact_from_record(record, properties, managed)
+
+    def purchases(self, since: dt.datetime | None) -> Iterator[Purchase | PurchaseRetracted | Rejection]:
+        """Closed-won deals, one purchase per associated contact; always a full read.
+
+        GET pages have no modified-since filter and search stops at 10,000 results, so every
+        pull is complete and ``since`` is ignored (``incremental_purchases`` is False).
+        """
+        pipelines = self.client.call("pipelines.list", "pipelines", "get_all", "deals")
+        won = mapping.won_stage_ids(pipelines.get("results") or (), self.settings.deal_pipelines)
+
+        def fetch(after: str | None) -> Mapping[str, Any]:
+            kw: dict[str, Any] = {
+                "limit": PAGE_SIZE,
+                "properties": list(mapping.DEAL_PROPERTIES),
+                "archived": False,
+            }
+            if after:
+                kw["after"] = after
+            return self.client.call("deals.list", "deals", "get_page", **kw)  # type: ignore[no-any-return]
+
+        pending: list[Mapping[str, Any]] = []
+        for page in pages("deals.list", fetch):
+            for deal in page.get("results") or ():
+                if str((deal.get("properties") or {}).get("dealstage")) in won and not deal.get("archived"):
+                    pending.append(deal)
+            if len(pending) >= ASSOCIATION_BATCH:
+                yield from self._purchases(pending[:ASSOCIATION_BATCH])
+                del pending[:ASSOCIATION_BATCH]
+        if pending:
+            yield from self._purchases(pending)
+
+    def _purchases(self, deals: Sequence[Mapping[str, Any]]) -> Iterator[Purchase | Rejection]:
+        contacts = self._deal_contacts([str(d["id"]) for d in deals])
+        for deal in deals:
+            # A deal absent from the association answer has no contacts (or was deleted meanwhile).
+            result = mapping.deal_purchases(
+                deal, contacts.get(str(deal["id"]), ()), self.settings.home_currency
+            )
+            if isinstance(result, Rejection):
+                yield result
+            else:
+                yield from result
+
+    def _deal_contacts(self, deal_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Contact ids per deal via v4 batch reads, following each input's own paging."""
+        found: dict[str, list[str]] = {}
+        queue: list[dict[str, str]] = [{"id": i} for i in deal_ids]
+        guard = PageGuard(PLATFORM, "associations.read", vendor="HubSpot")
+        while queue:
+            inputs, queue = queue[:ASSOCIATION_BATCH], queue[ASSOCIATION_BATCH:]
+            guard.request()
+            answer = self.client.call(
+                "associations.read",
+                "associations",
+                "get_page",
+                "deals",
+                "contacts",
+                {"inputs": inputs},
+                ok=(200, 207),
+            )
+            for result in answer.get("results") or ():
+                deal_id = str((result.get("from") or {}).get("id"))
+                ids = found.setdefault(deal_id, [])
+                ids.extend(str(t["toObjectId"]) for t in result.get("to") or ())
+                after = after_token(result)
+                if after:
+                    guard.cursor(after, scope=deal_id)  # each deal pages its contacts on its own
+                    queue.append({"id": deal_id, "after": after})
+            # Deals without contacts and deleted deals come back as 207 errors, not results.
+        return found

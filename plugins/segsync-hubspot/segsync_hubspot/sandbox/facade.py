@@ -1,0 +1,190 @@
+"""The HubSpot sandbox's facade: the emulated portal, its options, and the actions of its users.
+
+Tests and the demo act "behind segsync's back" through it (a purchase, a deleted contact, a
+list renamed in HubSpot); the HTTP side is :mod:`.server`, the portal's state :mod:`.account`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import ClassVar
+
+from segsync import Clock
+from segsync.sandbox import FaultPlan, SandboxBase, SeedData, SeedRules
+from segsync_hubspot.sandbox.account import HOME_PIPELINE, SEED_RULES, Account, HubList
+from segsync_hubspot.sandbox.server import DAY, TEN_SECONDS, HubSpotServer
+from segsync_hubspot.sandbox.values import Property, check_options, iso, stored_options
+
+
+class HubSpotSandbox(SandboxBase):
+    """The emulated portal, its HTTP server, and the "behind segsync's back" actions tests need.
+
+    Extra keywords beyond the :class:`segsync.sandbox.Sandbox` protocol tune strictness:
+    ``rate_limit`` (requests per 10 s, default 190), ``daily_limit``, ``scopes`` (None grants
+    all; a set makes other calls answer 403 MISSING_SCOPES), ``retry_after_header`` (HubSpot's
+    429s are not documented to carry Retry-After, so off by default), ``association_page_size``
+    (contacts per deal per association page), ``membership_max`` (ids per add-and-remove; the
+    real cap is not documented), ``whole_batch_validation`` (refuse a whole batch/update with
+    400 when one input has a bad value, instead of a 207: which HubSpot does is not documented),
+    ``account_id`` (the portal id; by default derived from the token), ``wall_clock`` (by
+    default the wall time follows ``clock``).
+    """
+
+    platform: ClassVar[str] = "hubspot"
+    seed_rules: ClassVar[SeedRules] = SEED_RULES
+    server_class = HubSpotServer
+
+    def __init__(
+        self,
+        *,
+        secret: str,
+        port: int = 0,
+        traffic_log: Path | None = None,
+        faults: FaultPlan | None = None,
+        clock: Clock | None = None,
+        rate_limit: int = 190,
+        daily_limit: int = 625_000,
+        scopes: Iterable[str] | None = None,
+        retry_after_header: bool = False,
+        association_page_size: int = 100,
+        membership_max: int = 1000,
+        whole_batch_validation: bool = False,
+        home_currency: str = "USD",
+        managed_group: str = "segsync",
+        wall_clock: Callable[[], dt.datetime] | None = None,
+        account_id: str | None = None,
+    ) -> None:
+        self.rate_limit = rate_limit
+        self.daily_limit = daily_limit
+        self.scopes: frozenset[str] | None = frozenset(scopes) if scopes is not None else None
+        self.association_page_size = association_page_size
+        self.membership_max = membership_max
+        self.whole_batch_validation = whole_batch_validation
+        self.account = Account(home_currency=home_currency, managed_group=managed_group)
+        super().__init__(
+            secret=secret,
+            port=port,
+            traffic_log=traffic_log,
+            faults=faults,
+            clock=clock,
+            account_id=account_id,
+            wall_clock=wall_clock,
+        )
+        self.retry_after_on_429 = retry_after_header
+
+    @classmethod
+    def account_id_problem(cls, account_id: str) -> str | None:
+        if account_id.isdigit() and 0 < int(account_id) < 2**31:
+            return None
+        return "a HubSpot portal id is a positive 32-bit integer"
+
+    def rate_windows(self) -> Mapping[str, Sequence[tuple[int, float]]]:
+        return {"ten_secondly": [(self.rate_limit, TEN_SECONDS)], "daily": [(self.daily_limit, DAY)]}
+
+    @property
+    def retry_after_header(self) -> bool:
+        return self.retry_after_on_429
+
+    @retry_after_header.setter
+    def retry_after_header(self, value: bool) -> None:
+        self.retry_after_on_429 = value
+
+    def set_rate_limit(self, per_10s: int) -> None:
+        with self.server.lock:
+            self.rate_limit = per_10s
+            self.apply_rate_windows()
+
+    # -- the portal's users, acting behind segsync's back ----------------------------------
+
+    def seed(self, data: SeedData) -> None:
+        with self.server.lock:
+            self.account.seed(data, self.now())
+
+    def add_purchase(self, contact_id: str, amount: Decimal, closed_at: dt.datetime) -> str:
+        with self.server.lock:
+            contact = self.account.contacts.get(contact_id)
+            if contact is None or contact.archived:
+                raise KeyError(f"no live contact {contact_id!r} in the sandbox")
+            deal = self.account.add_deal(
+                self.account.new_id(),
+                [contact_id],
+                amount=format(amount, "f"),
+                currency=self.account.home_currency,
+                closedate=iso(closed_at if closed_at.tzinfo else closed_at.replace(tzinfo=dt.UTC)),
+                stage="closedwon",
+                now=self.now(),
+                pipeline=HOME_PIPELINE,
+            )
+            return deal.id
+
+    def associate(self, deal_id: str, contact_id: str) -> None:
+        """Add one more contact to a deal (deals bought by several people)."""
+        with self.server.lock:
+            contacts = self.account.deals[deal_id].contacts
+            if contact_id not in contacts:
+                contacts.append(contact_id)
+
+    def delete_contact(self, contact_id: str) -> None:
+        """Archive the contact: gone from pages, lists and associations, as in HubSpot."""
+        with self.server.lock:
+            self.account.contacts[contact_id].archived = True
+            for lst in self.account.lists.values():
+                lst.members.pop(contact_id, None)
+
+    def delete_list(self, list_id: str) -> None:
+        with self.server.lock:
+            self.account.lists[list_id].deleted = True
+
+    def rename_list(self, list_id: str, name: str) -> None:
+        with self.server.lock:
+            self.account.lists[list_id].name = name
+
+    def add_user_list(self, name: str, members: Iterable[str] = ()) -> str:
+        """A MANUAL list someone made in HubSpot; not segsync's, so not in snapshots."""
+        with self.server.lock:
+            now = iso(self.now())
+            new = HubList(self.account.new_list_id(), name, "MANUAL", now, managed=False)
+            new.members.update(dict.fromkeys(members, now))
+            self.account.lists[new.id] = new
+            return new.id
+
+    def list_member_ids(self, list_id: str) -> set[str]:
+        """Members of a MANUAL list, as HubSpot stores them."""
+        with self.server.lock:
+            return set(self.account.lists[list_id].members)
+
+    def add_user_property(
+        self,
+        name: str,
+        type_: str,
+        field_type: str,
+        *,
+        options: Sequence[str] = (),
+        group: str = "contactinformation",
+    ) -> None:
+        """A contact property someone made in HubSpot, possibly clashing with a segsync name."""
+        with self.server.lock:
+            opts = [{"label": o, "value": o, "hidden": False} for o in options]
+            problem = check_options(type_, opts or None)
+            if problem:
+                raise ValueError(problem)
+            self.account.properties["contacts"][name] = Property(
+                name,
+                name,
+                type_,
+                field_type,
+                group,
+                options=stored_options(opts),
+                created_at=iso(self.now()),
+            )
+
+    def contact_values(self, contact_id: str) -> dict[str, str]:
+        with self.server.lock:
+            return dict(self.account.contacts[contact_id].properties)
+
+    def snapshot(self) -> dict[str, object]:
+        with self.server.lock:
+            return self.account.snapshot()
