@@ -58,11 +58,13 @@ _PLATFORM_ATTRS = (
     "secret_env",
     "memberships_inline",
     "incremental_purchases",
+    "dynamic_lists",
 )
 _PLATFORM_METHODS = (
     "create",
     "rate_buckets",
     "sandbox",
+    "account_id",
     "check",
     "iter_contacts",
     "iter_purchases",

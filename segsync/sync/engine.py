@@ -124,13 +124,12 @@ def run_sync(
     ``account`` names the CRM account in the state store (see
     :func:`segsync.sync.connect.account_key`). ``max_failed_runs`` None means the runner's
     ``RetryPolicy.max_failed_runs`` (``[retry]`` in segsync.toml). ``dynamic_lists`` None
-    means: the platform's own ``dynamic_lists`` attribute when it has one (HubSpot DYNAMIC
-    lists), else False.
+    means the platform's own ``dynamic_lists`` (True for HubSpot DYNAMIC lists).
     """
     if max_failed_runs is None:
         max_failed_runs = platform.runner.policy.max_failed_runs
     if dynamic_lists is None:
-        dynamic_lists = bool(getattr(platform, "dynamic_lists", False))
+        dynamic_lists = platform.dynamic_lists
     job = _Job(
         platform,
         spec,

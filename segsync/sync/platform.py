@@ -110,8 +110,10 @@ class Platform(Protocol):
 
     limits: PlatformLimits
     runner: CallRunner
-    # Optional: an instance attribute ``dynamic_lists = True`` asks the engine to create lists
-    # that filter on ``ListSpec.filter_field`` and to leave their membership to the CRM.
+    #: True asks the engine to create lists that filter on ``ListSpec.filter_field`` and to
+    #: leave their membership to the CRM (HubSpot DYNAMIC lists); a class default of False
+    #: is fine, an instance may set it from its settings.
+    dynamic_lists: bool
 
     @classmethod
     def rate_buckets(cls, settings: PlatformSettings) -> Mapping[str, Sequence[RateWindow]]:

@@ -98,6 +98,7 @@ class FakePlatform:
     Settings: ClassVar[type[PlatformSettings]] = FakeSettings
     secret_env: ClassVar[str] = "SEGSYNC_FAKE_TOKEN"  # noqa: S105 - an env var name
     memberships_inline: ClassVar[bool] = False
+    dynamic_lists: bool = False  # set per instance from settings where the CRM can
     incremental_purchases: ClassVar[bool] = True
 
     def __init__(

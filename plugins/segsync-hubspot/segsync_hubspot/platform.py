@@ -120,6 +120,7 @@ class HubSpotPlatform:
     Settings: ClassVar[type[PlatformSettings]] = HubSpotSettings
     secret_env: ClassVar[str] = "SEGSYNC_HUBSPOT_TOKEN"  # noqa: S105 - a variable name, not a secret
     memberships_inline: ClassVar[bool] = False
+    dynamic_lists: bool = False  # set per instance from settings where the CRM can
     incremental_purchases: ClassVar[bool] = False
 
     def __init__(self, settings: HubSpotSettings, client: HubSpotClient) -> None:
