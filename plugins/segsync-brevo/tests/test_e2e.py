@@ -1,7 +1,7 @@
 """End to end through brevo-python 5.1.0 against the sandbox over loopback HTTP.
 
-Everything here runs on the ``sandbox`` fixture, whose traffic is spec-checked at the end of the
-session (``test_zz_spec_conformance``); requests Brevo refuses on purpose go to ``quiet_sandbox``.
+Everything here runs on the ``sandbox`` fixture; requests Brevo refuses on purpose go to
+``quiet_sandbox``. Spec conformance is checked by ``test_spec_conformance.py`` on traffic of its own.
 """
 
 from __future__ import annotations

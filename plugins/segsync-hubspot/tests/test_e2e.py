@@ -1,4 +1,4 @@
-"""The real SDK against the sandbox over loopback HTTP; all traffic lands in the session log."""
+"""The real SDK against the sandbox over loopback HTTP (spec conformance: test_spec_conformance.py)."""
 
 from __future__ import annotations
 
