@@ -103,6 +103,8 @@ def _history_commands(add: Add) -> None:
     jobs_sub = p.add_subparsers(dest="jobs_command", metavar="show N")
     show = jobs_sub.add_parser("show", help="one job whole: counts, error, rejections")
     show.add_argument("job", type=int, help="job number (the first column of `segsync jobs`)")
+    # Also after `show` (SUPPRESS: a -c given before `show` is not reset to the default).
+    show.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS, help=f"path to {CONFIG_NAME}")
     p = add("unlock", "take over a lock left by a job on another host or container", cmd_unlock)
     _project_opts(p, as_of=False)
 

@@ -136,3 +136,13 @@ def test_segsync_unlock_never_overrides_a_live_owner_here(project, capsys):
         err = capsys.readouterr().err
         assert "another segsync job" in err
         assert live.lock_holder("hubspot", "hubspot:42") is not None
+
+
+def test_jobs_show_takes_the_config_before_or_after_show(project, capsys, tmp_path, monkeypatch):
+    with StateStore(project) as store:
+        job = store.start_job("hubspot", "hubspot:42", as_of=AS_OF, dry_run=True, full=False).job_id
+    monkeypatch.chdir(tmp_path.parent)
+    config = str(tmp_path / "segsync.toml")
+    for argv in (["jobs", "show", str(job), "-c", config], ["jobs", "-c", config, "show", str(job)]):
+        assert main(argv) == 0
+        assert f"job {job}: hubspot (hubspot:42)" in capsys.readouterr().out

@@ -586,3 +586,42 @@ def test_refused_adds_are_looked_at_one_by_one_when_the_list_is_long(sandbox, cl
     assert set(again.ok) == set(ids[:11])
     assert platform.runner.stats.per_operation["contacts.get"] == 11
     assert platform.runner.stats.per_operation["contacts.list"] == reads
+
+
+def test_deals_closing_later_today_do_not_hold_the_purchase_cursor_in_the_future(clock, tmp_path):
+    """Regression: seeded deals closing later today got a last_updated_date after the sandbox's
+    now; the incremental cursor then sat past every later change and a new purchase was never
+    pulled (the demo's buyer did not move when run just after midnight UTC)."""
+    from segsync.sandbox import SeedData
+    from segsync.sandbox.seed import SeedContact, SeedPurchase
+    from segsync.testing import StateFile
+    from segsync_brevo.sandbox import BrevoSandbox
+
+    from .conftest import connect, start_sandbox
+
+    probe = BrevoSandbox(secret="probe", clock=clock)
+    now = probe.now()
+    later = (now + dt.timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    earlier = (now - dt.timedelta(days=40)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    contacts = [SeedContact(str(i), f"c{i}@example.com", "Ada", "", "GB", "", "", "", "", "") for i in (1, 2)]
+    purchases = [
+        SeedPurchase("9001", "1", "100.00", "", earlier, "won"),
+        SeedPurchase("9002", "2", "50.00", "", later, "won"),
+    ]
+    sandbox = start_sandbox(clock, SeedData(contacts, purchases), None)
+    try:
+        deal = sandbox.state.deals["9002"]
+        assert deal.updated <= sandbox.now()
+        as_of = (now + dt.timedelta(hours=6)).date()
+        state = StateFile(tmp_path / "state.db", clock=clock)
+        first = state.sync(connect(sandbox, clock), as_of=as_of)
+        assert first.desired is not None
+        before = first.desired.values["1"]["segsync_order_count"]
+        clock.advance(60)
+        sandbox.add_purchase("1", Decimal("480.00"), dt.datetime.combine(as_of, dt.time(0), tzinfo=dt.UTC))
+        again = state.sync(connect(sandbox, clock), as_of=as_of)
+        assert again.desired is not None
+        assert again.desired.values["1"]["segsync_order_count"] == before + 1
+        assert again.report.contacts_written >= 1
+    finally:
+        sandbox.stop()

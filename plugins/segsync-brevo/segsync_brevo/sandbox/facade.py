@@ -154,8 +154,11 @@ class BrevoSandbox(SandboxBase):
             for p in data.purchases:
                 contact = int(p.contact_id) if p.contact_id.isdigit() else None
                 closed = parse_datetime(p.closedate)
-                # seeded deals were created (and last changed) when they closed
-                deal = account.add_deal(p.deal_id, contact, p.amount, closed, p.stage, created=closed)
+                # Seeded deals were created (and last changed) when they closed, or now for one
+                # closing later: Brevo's own timestamps are never in the future (a future
+                # last_updated_date would hold an incremental pull's cursor past every change).
+                changed = min(closed, self.now()) if closed is not None else None
+                deal = account.add_deal(p.deal_id, contact, p.amount, closed, p.stage, created=changed)
                 if p.currency:
                     account.deals[deal].attributes["deal_currency"] = p.currency
 
