@@ -57,11 +57,6 @@ def platform_settings(
     except ValidationError as err:
         from segsync.project.manifest import display_path, validation_error
 
-        first = err.errors(include_url=False)[0]
-        if override and tuple(first["loc"][:1]) == ("base_url",):
-            problem = str(first["msg"]).removeprefix("Value error, ")
-            raise ConfigError(f"{base_url_env(cls.name)}: {problem}") from None
-
         raise validation_error(
             f"{display_path(config.path)} [platforms.{cls.name}]", err, cls.Settings
         ) from None

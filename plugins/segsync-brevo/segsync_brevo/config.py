@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from segsync import PlatformSettings, RateWindow
+from segsync import ConfigError, PlatformSettings, RateWindow
 
 DEFAULT_BASE_URL = "https://api.brevo.com/v3"
 BASE_URL_ENV = "SEGSYNC_BREVO_BASE_URL"
@@ -158,7 +158,7 @@ class BrevoSettings(PlatformSettings):
     def _under_v3(cls, value: str | None) -> str | None:
         """Without ``/v3`` every call answers 401, which reads as a wrong key: say it here."""
         if value is not None and not urllib.parse.urlsplit(value).path.rstrip("/").endswith("/v3"):
-            raise ValueError(
+            raise ConfigError(  # as PlatformSettings' own base_url check: one way for both
                 "base_url must end with /v3, where Brevo's API lives: https://api.brevo.com/v3 "
                 "(a sandbox prints its own)"
             )
