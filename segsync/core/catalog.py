@@ -18,6 +18,14 @@ FeatureType = Literal["number", "string", "date", "boolean"]
 ArgKind = Literal["none", "scalar", "list", "pair", "days"]
 FeatureFn = Callable[[Contact, PurchaseSummary | None, dt.date], Any]
 OperatorFn = Callable[[Any, Any, dt.date], bool]
+#: A feature over every contact at once: ``vector(frame)`` gets a
+#: :class:`segsync.core.columns.Frame` and returns a :class:`~segsync.core.columns.Column`, or
+#: one value per contact (as the per-contact form would return them).
+VectorFeatureFn = Callable[[Any], Any]
+#: An operator over a whole column: ``vector(column, arg, as_of)`` returns one bool per contact
+#: (numpy), or None when it has no fast form for that kind of column (the per-value ``test`` is
+#: then asked once per distinct value).
+VectorOperatorFn = Callable[[Any, Any, dt.date], Any]
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,9 @@ class FeatureDef:
     type: FeatureType
     description: str
     plugin: str
+    #: optional columnar form (:data:`VectorFeatureFn`); without it the columnar compute calls
+    #: ``compute`` once per contact
+    vector: VectorFeatureFn | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,8 @@ class OperatorDef:
     plugin: str
     #: Field types the operator applies to; empty means any (checked when packs load).
     types: tuple[FeatureType, ...] = ()
+    #: optional columnar form (:data:`VectorOperatorFn`)
+    vector: VectorOperatorFn | None = None
 
 
 @dataclass
@@ -48,4 +61,14 @@ class Catalog:
     operators: dict[str, OperatorDef] = field(default_factory=dict)
 
 
-__all__ = ["ArgKind", "Catalog", "FeatureDef", "FeatureFn", "FeatureType", "OperatorDef", "OperatorFn"]
+__all__ = [
+    "ArgKind",
+    "Catalog",
+    "FeatureDef",
+    "FeatureFn",
+    "FeatureType",
+    "OperatorDef",
+    "OperatorFn",
+    "VectorFeatureFn",
+    "VectorOperatorFn",
+]

@@ -137,7 +137,11 @@ def amount_reason(amount: Decimal) -> str:
 
 def date_reason(closed: dt.datetime, as_of: dt.date) -> str:
     """Why the core refuses a purchase's close date: too early, or after the reference date."""
-    day = closed.date()
+    return day_reason(closed.date(), as_of)
+
+
+def day_reason(day: dt.date, as_of: dt.date) -> str:
+    """:func:`date_reason` for the day alone (the ledger keeps days)."""
     if day < EARLIEST_PURCHASE:
         return (
             f"closed on {day.isoformat()}, before {EARLIEST_PURCHASE.isoformat()}: a typo or a "

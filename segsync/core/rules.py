@@ -26,7 +26,7 @@ from dataclasses import field as dc_field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from segsync.core.catalog import Catalog, FeatureType, OperatorDef, OperatorFn
+from segsync.core.catalog import Catalog, FeatureType, OperatorDef, OperatorFn, VectorOperatorFn
 from segsync.errors import ManifestError
 
 PropertyType = Literal["string", "number", "date"]
@@ -73,6 +73,8 @@ class Condition:
     #: True for operators of argument kind "none": they are asked about missing values too.
     sees_none: bool = False
     where: str = dc_field(default="", compare=False)
+    #: the operator's columnar form, if it has one (see :mod:`segsync.core.columns`)
+    vector: VectorOperatorFn | None = dc_field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -247,7 +249,15 @@ def _parse_condition(raw: Mapping[str, Any], ctx: RuleContext, loc: str) -> Cond
             f"(it applies to {', '.join(op.types)} fields)",
         )
     arg = _parse_arg(op, name, ftype, raw.get("value", _MISSING), ctx, f"{loc}.value")
-    return Condition(name, op_name, arg, op.test, sees_none=op.arg == "none", where=f"{ctx.source}: {loc}")
+    return Condition(
+        name,
+        op_name,
+        arg,
+        op.test,
+        sees_none=op.arg == "none",
+        where=f"{ctx.source}: {loc}",
+        vector=op.vector,
+    )
 
 
 def _parse_arg(op: OperatorDef, name: str, ftype: FeatureType, raw: Any, ctx: RuleContext, loc: str) -> Any:

@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Any
 
 from segsync.core.catalog import FeatureType
+from segsync.core.columns import ops
 from segsync.plugins.hookspecs import hookimpl
 from segsync.plugins.registry import OperatorRegister
 
@@ -73,28 +74,60 @@ _ANY_SCALAR: tuple[FeatureType, ...] = ("number", "string", "date", "boolean")
 
 @hookimpl
 def register_rule_operators(register: OperatorRegister) -> None:
-    register.add_operator("eq", eq, arg="scalar", types=_ANY_SCALAR, description="equals the value")
     register.add_operator(
-        "neq", neq, arg="scalar", types=_ANY_SCALAR, description="has a value other than the value"
+        "eq", eq, arg="scalar", types=_ANY_SCALAR, vector=ops.eq, description="equals the value"
     )
     register.add_operator(
-        "in", in_, arg="list", types=_ANY_SCALAR, description="equals one of the listed values"
+        "neq",
+        neq,
+        arg="scalar",
+        types=_ANY_SCALAR,
+        vector=ops.neq,
+        description="has a value other than the value",
     )
     register.add_operator(
-        "gt", gt, arg="scalar", types=_ORDERED, description="greater than (later than, for dates)"
+        "in",
+        in_,
+        arg="list",
+        types=_ANY_SCALAR,
+        vector=ops.in_,
+        description="equals one of the listed values",
     )
-    register.add_operator("gte", gte, arg="scalar", types=_ORDERED, description="greater than or equal")
     register.add_operator(
-        "lt", lt, arg="scalar", types=_ORDERED, description="less than (earlier than, for dates)"
+        "gt",
+        gt,
+        arg="scalar",
+        types=_ORDERED,
+        vector=ops.gt,
+        description="greater than (later than, for dates)",
     )
-    register.add_operator("lte", lte, arg="scalar", types=_ORDERED, description="less than or equal")
     register.add_operator(
-        "between", between, arg="pair", types=_ORDERED, description="within [low, high], both included"
+        "gte", gte, arg="scalar", types=_ORDERED, vector=ops.gte, description="greater than or equal"
+    )
+    register.add_operator(
+        "lt",
+        lt,
+        arg="scalar",
+        types=_ORDERED,
+        vector=ops.lt,
+        description="less than (earlier than, for dates)",
+    )
+    register.add_operator(
+        "lte", lte, arg="scalar", types=_ORDERED, vector=ops.lte, description="less than or equal"
+    )
+    register.add_operator(
+        "between",
+        between,
+        arg="pair",
+        types=_ORDERED,
+        vector=ops.between,
+        description="within [low, high], both included",
     )
     register.add_operator(
         "exists",
         exists,
         arg="none",
+        vector=ops.exists,
         description="has a value; with value = false: has no value",
     )
     register.add_operator(
@@ -102,6 +135,7 @@ def register_rule_operators(register: OperatorRegister) -> None:
         within_last_days,
         arg="days",
         types=("date",),
+        vector=ops.within_last_days,
         description="a date from `value` days before the reference date up to it, both included",
     )
     register.add_operator(
@@ -109,5 +143,6 @@ def register_rule_operators(register: OperatorRegister) -> None:
         older_than_days,
         arg="days",
         types=("date",),
+        vector=ops.older_than_days,
         description="a date more than `value` days before the reference date",
     )

@@ -18,6 +18,8 @@ from segsync.core.catalog import (
     FeatureType,
     OperatorDef,
     OperatorFn,
+    VectorFeatureFn,
+    VectorOperatorFn,
 )
 from segsync.core.models import FieldValue
 from segsync.errors import PluginError, UnknownPlatform
@@ -123,20 +125,37 @@ class FeatureRegister:
         self._plugin = plugin
 
     def __call__(
-        self, name: str, compute: FeatureFn, *, type: FeatureType = "number", description: str = ""
+        self,
+        name: str,
+        compute: FeatureFn,
+        *,
+        type: FeatureType = "number",
+        description: str = "",
+        vector: VectorFeatureFn | None = None,
     ) -> None:
-        self.add_feature(name, compute, type=type, description=description)
+        self.add_feature(name, compute, type=type, description=description, vector=vector)
 
     def add_feature(
-        self, name: str, compute: FeatureFn, *, type: FeatureType = "number", description: str = ""
+        self,
+        name: str,
+        compute: FeatureFn,
+        *,
+        type: FeatureType = "number",
+        description: str = "",
+        vector: VectorFeatureFn | None = None,
     ) -> None:
-        """Add a per-contact field ``compute(contact, summary, as_of)``, pure; ``name`` unique."""
+        """Add a per-contact field ``compute(contact, summary, as_of)``, pure; ``name`` unique.
+
+        ``vector(frame)``, optional, computes it for every contact at once (see
+        :mod:`segsync.core.columns`); it must agree with ``compute``."""
         if not name.isidentifier() or not callable(compute):
             raise PluginError(
                 f"plugin {self._plugin!r}: feature {name!r} needs an identifier name and a function"
             )
         self._registry.claim("feature", name, self._plugin)
-        self._registry.features[name] = FeatureDef(name, compute, type, description, self._plugin)
+        if vector is not None and not callable(vector):
+            raise PluginError(f"plugin {self._plugin!r}: feature {name!r}: vector must be a function")
+        self._registry.features[name] = FeatureDef(name, compute, type, description, self._plugin, vector)
 
 
 class OperatorRegister:
@@ -155,8 +174,9 @@ class OperatorRegister:
         arg: ArgKind = "scalar",
         description: str = "",
         types: tuple[FeatureType, ...] = (),
+        vector: VectorOperatorFn | None = None,
     ) -> None:
-        self.add_operator(name, test, arg=arg, description=description, types=types)
+        self.add_operator(name, test, arg=arg, description=description, types=types, vector=vector)
 
     def add_operator(
         self,
@@ -166,8 +186,12 @@ class OperatorRegister:
         arg: ArgKind = "scalar",
         description: str = "",
         types: tuple[FeatureType, ...] = (),
+        vector: VectorOperatorFn | None = None,
     ) -> None:
-        """Add a rule operator ``test(value, arg, as_of) -> bool``; ``arg`` says what a rule gives."""
+        """Add a rule operator ``test(value, arg, as_of) -> bool``; ``arg`` says what a rule gives.
+
+        ``vector(column, arg, as_of)``, optional, tests a whole column at once (see
+        :mod:`segsync.core.columns`); it must agree with ``test``."""
         if not name.isidentifier() or not callable(test):
             raise PluginError(
                 f"plugin {self._plugin!r}: operator {name!r} needs an identifier name and a function"
@@ -178,7 +202,11 @@ class OperatorRegister:
         if bad:
             raise PluginError(f"plugin {self._plugin!r}: operator {name!r} has unknown field type(s) {bad}")
         self._registry.claim("operator", name, self._plugin)
-        self._registry.operators[name] = OperatorDef(name, test, arg, description, self._plugin, tuple(types))
+        if vector is not None and not callable(vector):
+            raise PluginError(f"plugin {self._plugin!r}: operator {name!r}: vector must be a function")
+        self._registry.operators[name] = OperatorDef(
+            name, test, arg, description, self._plugin, tuple(types), vector
+        )
 
 
 def iter_platforms(registry: Registry) -> Iterator[type[Platform]]:

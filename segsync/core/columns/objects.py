@@ -1,0 +1,283 @@
+"""The columnar compute behind the object interface the engine uses today.
+
+:func:`compute` takes the same pulled :class:`~segsync.core.models.Contact` and
+:class:`~segsync.core.models.Purchase` objects as :func:`segsync.core.desired.compute` and
+returns the same :class:`~segsync.core.desired.Desired` (the golden tests compare the two on
+every contact, field, list and rejection), but scores and segments over columns: the objects
+are read once into the ledger's columns, and Python work per contact is only building the row
+of values to diff against the CRM.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from decimal import ROUND_HALF_UP, Decimal
+
+import numpy as np
+
+from segsync.core.catalog import Catalog
+from segsync.core.columns.compute import Scored, SetResult, score
+from segsync.core.columns.ledger import PurchaseColumns
+from segsync.core.desired import (
+    Desired,
+    Movement,
+    SegmentStats,
+    SetSummary,
+    Summary,
+    _carry_history,
+    _money,
+    _text,
+)
+from segsync.core.fields import desired_fields, desired_lists, rfm_set
+from segsync.core.models import Contact, FieldValue, Purchase, Rejection
+from segsync.core.record_checks import MAX_AMOUNT, accept_contacts, amount_reason, orphan_rejections
+from segsync.core.segments import SegmentPack
+from segsync.core.settings import ScoringConfig
+
+HUNDRED = Decimal(100)
+
+
+def compute(
+    contacts: Sequence[Contact],
+    purchases: Sequence[Purchase],
+    *,
+    config: ScoringConfig,
+    packs: Sequence[SegmentPack],
+    registry: Catalog,
+    as_of: dt.date,
+) -> Desired:
+    """:func:`segsync.core.desired.compute`, over columns. Amounts are kept to the cent, as the
+    ledger keeps them (rounded half up, per purchase)."""
+    accepted, pulled, rejections = accept_contacts(contacts)
+    columns, purchase_rejections, others = to_columns(accepted, purchases, config.rfm.currency)
+    rejections += purchase_rejections
+    ids = [c.id for c in accepted]
+
+    def prop(name: str) -> list[str | None]:
+        raw = [c.properties.get(name) for c in accepted]
+        if name == "email":
+            raw = [r if r is not None else c.email for r, c in zip(raw, accepted, strict=True)]
+        return raw
+
+    scored = score(
+        ids,
+        columns,
+        config=config,
+        packs=packs,
+        registry=registry,
+        as_of=as_of,
+        properties=prop,
+        contacts=lambda: accepted,
+    )
+    rejections += scored.rejections
+    rejections += orphan_rejections(others, pulled)
+    return to_desired(scored, accepted, rejections, config=config, packs=packs)
+
+
+def to_columns(
+    accepted: Sequence[Contact], purchases: Sequence[Purchase], home: str
+) -> tuple[PurchaseColumns, list[Rejection], list[Purchase]]:
+    """The purchases of ``accepted`` contacts as columns; the rejected ones (duplicates, other
+    currencies, unusable amounts); the purchases of any other contact, for the caller to judge."""
+    index = {c.id: i for i, c in enumerate(accepted)}
+    seen: set[tuple[int, str]] = set()
+    who: list[int] = []
+    cents: list[int] = []
+    days: list[int] = []
+    labels: list[str] = []
+    rejections: list[Rejection] = []
+    others: list[Purchase] = []
+    for p in purchases:
+        i = index.get(p.contact_id)
+        if i is None:
+            others.append(p)
+            continue
+        key = (i, p.id)
+        if key in seen:
+            dup = f"duplicate of purchase {p.id} for contact {p.contact_id}; the first copy is used"
+            rejections.append(Rejection(kind="purchase", record_id=p.id, reason=dup))
+            continue
+        seen.add(key)
+        reason = _problem(p, home)
+        if reason is not None:
+            rejections.append(Rejection(kind="purchase", record_id=p.id, reason=reason))
+            continue
+        who.append(i)
+        cents.append(int((p.amount * HUNDRED).to_integral_value(ROUND_HALF_UP)))
+        days.append(p.closed_at.toordinal())
+        labels.append(p.id)
+    columns = PurchaseColumns.of(who, cents, days, label=labels.__getitem__)
+    return columns, rejections, others
+
+
+def _problem(p: Purchase, home: str) -> str | None:
+    """The object path's currency and amount checks, in its order (dates are checked on columns)."""
+    currency = p.currency
+    if currency and currency != home and currency.upper() != home:
+        return (
+            f"amount is in {currency.upper()}, not the home currency {home}; amounts in "
+            "other currencies are never summed (set [rfm] currency or convert it in the CRM)"
+        )
+    amount = p.amount
+    if not (amount.is_finite() and -MAX_AMOUNT <= amount <= MAX_AMOUNT):
+        return amount_reason(amount)
+    return None
+
+
+def to_desired(
+    scored: Scored,
+    accepted: Sequence[Contact],
+    rejections: list[Rejection],
+    *,
+    config: ScoringConfig,
+    packs: Sequence[SegmentPack],
+) -> Desired:
+    """The :class:`Desired` of a columnar result: a row of values per contact, with the
+    previous-segment history carried from what each contact's CRM record holds."""
+    fields = desired_fields(config, packs)
+    primary = rfm_set(packs)
+    rows = _purchase_rows(scored, tuple(f.key for f in fields), config.rfm.write_recency_days)
+    exclusive = [s for s in scored.sets if s.assigned is not None]
+    keys = [[seg.key for seg in s.set.segments] for s in exclusive]
+    options = [frozenset(k) for k in keys]
+    assigned = [s.assigned.tolist() for s in exclusive if s.assigned is not None]
+    values: dict[str, dict[str, FieldValue]] = {}
+    changes: list[Movement] = []
+    segments: dict[str, dict[str, str | None]] = {s.set.key: {} for s in exclusive}
+    for i, contact in enumerate(accepted):
+        row = rows[i]
+        for j, result in enumerate(exclusive):
+            code = assigned[j][i]
+            new = keys[j][code] if code >= 0 else None
+            field = result.set.field
+            assert field is not None
+            segments[result.set.key][contact.id] = row[field] = new
+            old = _text(contact.managed.get(field))
+            if old != new:
+                changes.append(Movement(contact.id, result.set.key, old, new))
+            if result.set is primary:
+                _carry_history(row, contact.managed, old, new, scored.as_of, options[j])
+        values[contact.id] = row
+    matched = _matched(scored)
+    lists = desired_lists(packs)
+    members = {spec.key: matched[spec.key.partition(".")[0]][spec.key.partition(".")[2]] for spec in lists}
+    return Desired(
+        as_of=scored.as_of,
+        fields=fields,
+        lists=lists,
+        values=values,
+        members=members,
+        segments=segments,
+        changes=tuple(changes),
+        rejections=tuple(rejections),
+        summary=summary(scored, len(values), len(rejections)),
+        matched=matched,
+    )
+
+
+def _purchase_rows(scored: Scored, keys: tuple[str, ...], recency: bool) -> list[dict[str, FieldValue]]:
+    """Every contact's row: empty for prospects, the purchase and score fields for customers."""
+    agg = scored.agg
+    empty: dict[str, FieldValue] = dict.fromkeys(keys)
+    rows = [dict(empty) for _ in range(len(agg))]
+    who = np.flatnonzero(agg.customer).tolist()
+    if not who:
+        return rows
+    dates: dict[int, dt.date] = {}
+    codes = scored.codes()
+    today = scored.as_of.toordinal()
+    for i, orders, cents, first, last, r, f, m in zip(
+        who,
+        agg.orders[who].tolist(),
+        agg.revenue[who].tolist(),
+        agg.first[who].tolist(),
+        agg.last[who].tolist(),
+        scored.r[who].tolist(),
+        scored.f[who].tolist(),
+        scored.m[who].tolist(),
+        strict=True,
+    ):
+        row = rows[i]
+        revenue = Decimal(cents).scaleb(-2)
+        row["segsync_order_count"] = orders
+        row["segsync_revenue"] = _money(revenue)
+        row["segsync_average_order"] = _money(revenue / orders) if orders else None
+        row["segsync_first_purchase"] = dates.get(first) or dates.setdefault(
+            first, dt.date.fromordinal(first)
+        )
+        row["segsync_last_purchase"] = dates.get(last) or dates.setdefault(last, dt.date.fromordinal(last))
+        if recency:
+            row["segsync_recency_days"] = today - last
+        row["segsync_rfm_r_score"] = r
+        row["segsync_rfm_f_score"] = f
+        row["segsync_rfm_m_score"] = m
+        row["segsync_rfm_score"] = codes[i]
+    return rows
+
+
+def _matched(scored: Scored) -> dict[str, dict[str, frozenset[str]]]:
+    ids = np.asarray(scored.ids, dtype=object)
+    return {
+        s.set.key: {
+            seg.key: frozenset(ids[mask].tolist()) for seg, mask in zip(s.set.segments, s.masks, strict=True)
+        }
+        for s in scored.sets
+    }
+
+
+def summary(scored: Scored, contacts: int, rejected: int) -> Summary:
+    """The run's figures (``segsync report``, the demo), from the columns."""
+    agg = scored.agg
+    total = _decimal_sum(agg.revenue[agg.customer])
+    sets = tuple(_set_summary(s, scored, total) for s in scored.sets)
+    bins = scored.bins
+    grid = {(r, f): 0 for r in range(1, bins + 1) for f in range(1, bins + 1)}
+    cells = np.bincount(
+        (scored.r[agg.customer] - 1) * bins + (scored.f[agg.customer] - 1), minlength=bins * bins
+    ).tolist()
+    for cell, count in enumerate(cells):
+        grid[(cell // bins + 1, cell % bins + 1)] = count
+    return Summary(
+        as_of=scored.as_of,
+        bins=bins,
+        contacts=contacts,
+        customers=int(agg.customer.sum()),
+        revenue=_money(total),
+        rejected=rejected,
+        sets=sets,
+        rfm_grid=grid,
+    )
+
+
+def _set_summary(result: SetResult, scored: Scored, total: Decimal) -> SetSummary:
+    agg = scored.agg
+    stats = []
+    for seg, mask in zip(result.set.segments, result.masks, strict=True):
+        orders = int(agg.orders[mask].sum())
+        revenue = _decimal_sum(agg.revenue[mask])
+        stats.append(
+            SegmentStats(
+                set_key=result.set.key,
+                segment_key=seg.key,
+                name=seg.name,
+                contacts=int(mask.sum()),
+                orders=orders,
+                revenue=_money(revenue),
+                revenue_share=float(revenue / total) if total else 0.0,
+                average_order=_money(revenue / orders) if orders else None,
+            )
+        )
+    unmatched = int((result.assigned < 0).sum()) if result.assigned is not None else 0
+    s = result.set
+    return SetSummary(s.key, s.label, s.mode, tuple(stats), unmatched)
+
+
+def _decimal_sum(cents: np.ndarray) -> Decimal:
+    """Exact: a Python-int sum of cents (int64 sums of many large ones could overflow)."""
+    if cents.dtype != object and len(cents) and int(np.abs(cents).max()) * len(cents) < 2**62:
+        return Decimal(int(cents.sum())).scaleb(-2)
+    return Decimal(sum(cents.tolist())).scaleb(-2)
+
+
+__all__ = ["compute", "summary", "to_columns", "to_desired"]
