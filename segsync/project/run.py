@@ -21,7 +21,8 @@ log = logging.getLogger("segsync.engine")
 
 def project_spec(config: ProjectConfig, packs: Sequence[Any], registry: Registry) -> SyncSpec:
     """The :class:`SyncSpec` of a configured project (its segment packs already loaded)."""
-    from segsync.core.desired import compute, desired_fields, desired_lists, required_properties
+    from segsync.core.columns.objects import compute
+    from segsync.core.desired import desired_fields, desired_lists, required_properties
 
     def run(contacts: Sequence[Contact], purchases: Sequence[Purchase], as_of: dt.date) -> Desired:
         return compute(contacts, purchases, config=config, packs=packs, registry=registry, as_of=as_of)
