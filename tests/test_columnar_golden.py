@@ -201,7 +201,7 @@ def test_cdnow_like_100k(tmp_path, registry):
             closed_at=dt.datetime.combine(dt.date.fromordinal(day), dt.time(9), tzinfo=dt.UTC),
         )
         for n, (c, day, cents) in enumerate(
-            zip(cols["contact"].tolist(), cols["day"].tolist(), cols["cents"].tolist())
+            zip(cols["contact"].tolist(), cols["day"].tolist(), cols["cents"].tolist(), strict=True)
         )
     ]
     want = assert_same(contacts, purchases, project(tmp_path), registry, as_of=BENCH_AS_OF)
