@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     _project_commands(add)
+    _score_command(add)
     _history_commands(add)
     add("plugins", "list installed plugins and the platforms they provide", cmd_plugins)
     _sandbox_command(add)
@@ -93,6 +94,21 @@ def _project_commands(add: Add) -> None:
         "--retry-failed", action="store_true", help="retry records that failed too often and were parked"
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+def _score_command(add: Add) -> None:
+    p = add("score", "RFM scores and segments of an export file (CSV or parquet), no CRM needed", cmd_score)
+    p.add_argument("purchases", type=Path, help="columns contact_id, purchased_at, amount[, currency]")
+    p.add_argument("--contacts", type=Path, default=None, help="contact_id and properties the rules read")
+    p.add_argument("--out", type=Path, required=True, help="result file: .csv or .parquet")
+    p.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        default=None,
+        help=f"{CONFIG_NAME} for [rfm] and packs (default: ./, if any)",
+    )
+    p.add_argument("--as-of", type=dt.date.fromisoformat, default=None, help="reference date YYYY-MM-DD")
 
 
 def _history_commands(add: Add) -> None:
@@ -222,6 +238,12 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     print("stop with Ctrl-C", flush=True)
     sandbox.server.serve_forever()
     return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from segsync.project.score import command
+
+    return command(args, _today())
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -97,26 +97,37 @@ def aggregate(
     """The aggregates of ``contacts`` contacts, and the rejected rows (another currency, a close
     day after ``as_of`` or before 1900), worded as :func:`~segsync.core.features.summarise` words them."""
     today = as_of.toordinal()
-    bad_currency = _foreign(purchases, settings.currency)
-    bad_day = (purchases.day > today) | (purchases.day < EARLIEST_ORDINAL)
-    rejected = bad_currency | bad_day
-    rejections = _rejections(purchases, bad_currency, bad_day & ~bad_currency, settings.currency, as_of)
-    keep = ~rejected
     cents, day, who = purchases.cents, purchases.day, purchases.contact
-    positive = cents > 0
-    order_like = positive | (cents == 0) if settings.zero_amounts == "count" else positive
-    order_like &= keep
-    in_window = (
-        keep if not settings.frequency_window_days else keep & (today - day <= settings.frequency_window_days)
-    )
-    counted = order_like & in_window
-    summed = counted | (in_window & (cents < 0)) if settings.refunds == "subtract" else counted
-    orders = np.bincount(who[counted], minlength=contacts).astype(np.int64)
-    revenue = _sum_by(who[summed], cents[summed], contacts)
+    # Masks are None where they select every row: min/max tell the common case (no refunds,
+    # no odd dates, no other currency) without building a 10M-row mask per question.
+    lowest = int(cents.min()) if len(cents) else 0
+    bad_currency = _foreign(purchases, settings.currency)
+    days_fine = not len(day) or (int(day.max()) <= today and int(day.min()) >= EARLIEST_ORDINAL)
+    bad_day = None if days_fine else (day > today) | (day < EARLIEST_ORDINAL)
+    rejected = _or_none(bad_currency, bad_day)
+    rejections = []
+    if rejected is not None:
+        only_day = bad_day if bad_currency is None or bad_day is None else bad_day & ~bad_currency
+        rejections = _rejections(purchases, bad_currency, only_day, settings.currency, as_of)
+    keep = None if rejected is None else ~rejected
+    if lowest > 0 or (lowest == 0 and settings.zero_amounts == "count"):
+        order_like = keep
+    else:
+        order_like = _and(cents >= 0 if settings.zero_amounts == "count" else cents > 0, keep)
+    window = settings.frequency_window_days
+    in_window = _and(today - day <= window, keep) if window else keep
+    counted = _and(order_like, in_window)
+    if settings.refunds == "subtract" and lowest < 0:
+        summed = _or(counted, _and(cents < 0, in_window))
+    else:
+        summed = counted
+    orders = np.bincount(_pick(who, counted), minlength=contacts).astype(np.int64)
+    revenue = _sum_by(_pick(who, summed), _pick(cents, summed), contacts)
     first = np.full(contacts, np.iinfo(np.int32).max, np.int32)
     last = np.full(contacts, np.iinfo(np.int32).min, np.int32)
-    np.minimum.at(first, who[order_like], day[order_like])
-    np.maximum.at(last, who[order_like], day[order_like])
+    buyers, days = _pick(who, order_like), _pick(day, order_like)
+    np.minimum.at(first, buyers, days)
+    np.maximum.at(last, buyers, days)
     customer = last != np.iinfo(np.int32).min
     if not customer.all():  # refunds alone do not make a customer: nothing of theirs counts
         revenue = np.where(customer, revenue, 0).astype(revenue.dtype)
@@ -124,19 +135,50 @@ def aggregate(
     return Aggregates(orders, revenue, first, last, customer), rejections
 
 
-def _foreign(purchases: PurchaseColumns, home: str) -> np.ndarray:
+def _and(mask: np.ndarray | None, other: np.ndarray | None) -> np.ndarray | None:
+    """Two row selections combined (None: every row); an all-True result becomes None."""
+    out = (other if mask is None else mask) if mask is None or other is None else mask & other
+    return None if out is None or out.all() else out
+
+
+def _or_none(mask: np.ndarray | None, other: np.ndarray | None) -> np.ndarray | None:
+    """Either selection (None: no row)."""
+    if mask is None or other is None:
+        return other if mask is None else mask
+    return np.asarray(mask | other)
+
+
+def _or(mask: np.ndarray | None, other: np.ndarray | None) -> np.ndarray | None:
+    if mask is None or other is None:
+        return None
+    return np.asarray(mask | other)
+
+
+def _pick(values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    return values if mask is None else values[mask]
+
+
+def _foreign(purchases: PurchaseColumns, home: str) -> np.ndarray | None:
+    """The rows in another currency (None: none)."""
     codes = [i for i, name in enumerate(purchases.currencies) if name and name.upper() != home]
     if not codes:
-        return np.zeros(len(purchases), bool)
-    return np.isin(purchases.currency, np.asarray(codes, dtype=np.int16))
+        return None
+    found = np.isin(purchases.currency, np.asarray(codes, dtype=np.int16))
+    return found if found.any() else None
 
 
 def _rejections(
-    purchases: PurchaseColumns, currency: np.ndarray, day: np.ndarray, home: str, as_of: dt.date
+    purchases: PurchaseColumns,
+    currency: np.ndarray | None,
+    day: np.ndarray | None,
+    home: str,
+    as_of: dt.date,
 ) -> list[Rejection]:
     out: list[Rejection] = []
-    for i in np.flatnonzero(currency | day).tolist():
-        if currency[i]:
+    rows = _or_none(currency, day)
+    assert rows is not None
+    for i in np.flatnonzero(rows).tolist():
+        if currency is not None and currency[i]:
             code = purchases.currencies[purchases.currency[i]].upper()
             reason = (
                 f"amount is in {code}, not the home currency {home}; amounts in "
@@ -152,7 +194,8 @@ def _sum_by(who: np.ndarray, cents: np.ndarray, contacts: int) -> np.ndarray:
     """Exact per-contact sums of cents: float64 bincount while every partial sum is an exact
     integer in a double, int64 while it cannot overflow, Python ints beyond."""
     if cents.dtype != object:
-        bound = int(np.abs(cents).sum(dtype=np.float64))
+        largest = max(abs(int(cents.min())), abs(int(cents.max()))) if len(cents) else 0
+        bound = largest * len(cents)
         if bound < _EXACT_FLOAT:
             return np.rint(np.bincount(who, weights=cents, minlength=contacts)).astype(np.int64)
         if bound < _INT64_SAFE:
