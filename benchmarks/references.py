@@ -86,7 +86,9 @@ def numpy_reference(path: Path, out: Path, as_of: dt.date) -> None:
             path, schema_overrides={"contact_id": pl.String, "purchased_at": pl.Date, "amount": pl.Float64}
         )
     )
-    ids, who = np.unique(frame["contact_id"].to_numpy(), return_inverse=True)
+    # the ids are integers, as CRM ids are: numpy factorises those without Python strings
+    width = int(frame["contact_id"].str.len_bytes().max() or 0)
+    ids, who = np.unique(frame["contact_id"].cast(pl.Int64).to_numpy(), return_inverse=True)
     day = frame["purchased_at"].cast(pl.Date).cast(pl.Int32).to_numpy()
     cents = np.rint(frame["amount"].cast(pl.Float64).to_numpy() * 100).astype(np.int64)
     del frame
@@ -102,12 +104,13 @@ def numpy_reference(path: Path, out: Path, as_of: dt.date) -> None:
         return np.minimum(BINS, 1 + (BINS * below) // (n - 1))[inverse]
 
     r, f, m = quantile(last), quantile(orders), quantile(revenue)
-    segment = np.full(n, None, dtype=object)
-    for name, (r0, r1), (f0, f1) in reversed(RFM_MAP):
-        segment[(r >= r0) & (r <= r1) & (f >= f0) & (f <= f1)] = name
+    code = np.full(n, len(RFM_MAP), np.int64)
+    for i, (_, (r0, r1), (f0, f1)) in reversed(list(enumerate(RFM_MAP))):
+        code[(r >= r0) & (r <= r1) & (f >= f0) & (f <= f1)] = i
+    segment = pl.Series([name for name, _, _ in RFM_MAP] + [None], dtype=pl.String).gather(code)
     result = pl.DataFrame(
         {
-            "contact_id": ids,
+            "contact_id": pl.Series(ids).cast(pl.String).str.zfill(width),
             "last": pl.Series(last).cast(pl.Date),
             "orders": orders,
             "revenue": pl.Series(revenue).cast(pl.Decimal(38, 2)) / 100,

@@ -147,8 +147,10 @@ def test_typed_parquet_columns(tmp_path, capsys):
     code, out = score(tmp_path, capsys, tmp_path / "typed.parquet", tmp_path / "r.csv")
     assert code == 0, out
     rows = {r["contact_id"]: r for r in pl.read_csv(tmp_path / "r.csv", infer_schema=False).to_dicts()}
-    assert rows["a"]["orders"] == "2" and rows["a"]["revenue"] == "13.75"
-    assert rows["a"]["last_purchase"] == "2025-07-02" and rows["b"]["first_purchase"] == "2025-01-01"
+    assert rows["a"]["orders"] == "2"
+    assert rows["a"]["revenue"] == "13.75"
+    assert rows["a"]["last_purchase"] == "2025-07-02"
+    assert rows["b"]["first_purchase"] == "2025-01-01"
 
 
 GEO_PACK = """
@@ -182,7 +184,8 @@ def test_contacts_file_brings_prospects_properties_and_orphans(tmp_path, capsys)
     assert code == 0, out
     rows = {r["contact_id"]: r for r in pl.read_csv(tmp_path / "r.csv", infer_schema=False).to_dicts()}
     assert set(rows) == {"7", "007", "8"}  # "7" and "007" are different ids; 8 bought nothing
-    assert rows["8"]["rfm"] == "no_purchase" and rows["8"]["orders"] is None
+    assert rows["8"]["rfm"] == "no_purchase"
+    assert rows["8"]["orders"] is None
     assert (rows["7"]["geo"], rows["007"]["geo"], rows["8"]["geo"]) == (
         "fr",
         None,
@@ -198,7 +201,8 @@ def test_ids_of_mixed_widths_stay_apart_without_a_contacts_file(tmp_path, capsys
     )
     assert score(tmp_path, capsys, tmp_path / "p.csv", tmp_path / "r.csv")[0] == 0
     rows = {r["contact_id"]: r for r in pl.read_csv(tmp_path / "r.csv", infer_schema=False).to_dicts()}
-    assert rows["7"]["orders"] == "2" and rows["007"]["orders"] == "1"
+    assert rows["7"]["orders"] == "2"
+    assert rows["007"]["orders"] == "1"
 
 
 def test_a_missing_column_is_a_clear_error(tmp_path, capsys):
@@ -215,6 +219,7 @@ def test_the_project_settings_apply(tmp_path, capsys, export):
     code, out = score(tmp_path, capsys, export, tmp_path / "r.csv")
     assert code == 0, out
     frame = pl.read_csv(tmp_path / "r.csv", infer_schema=False)
-    assert "lifecycle" in frame.columns and "rfm" not in frame.columns
+    assert "lifecycle" in frame.columns
+    assert "rfm" not in frame.columns
     assert set(frame["r_score"].drop_nulls().to_list()) == {"1", "2", "3"}
     assert any(";" in v for v in frame["lifecycle"].drop_nulls().to_list())  # several lists at once

@@ -1,0 +1,1 @@
+"""segsync's benchmarks: ``python -m benchmarks compute --purchases N`` (see benchmarks/compute.py)."""
