@@ -62,9 +62,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--formats", nargs="+", default=["csv", "parquet"], choices=["csv", "parquet"])
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "segsync-bench")
     args = parser.parse_args(argv)
-    print(
-        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; as of {AS_OF}; {args.rounds} rounds, medians"
-    )
+    python = sys.version.split()[0]
+    print(f"machine: {os.cpu_count()} cores, Python {python}; as of {AS_OF}; {args.rounds} rounds, medians")
     totals: dict[tuple[str, int], float] = {}
     with tempfile.TemporaryDirectory() as work:
         for n in args.purchases:
@@ -86,8 +85,9 @@ def main(argv: list[str] | None = None) -> None:
                 for impl in IMPLEMENTATIONS:
                     med = statistics.median(walls[impl])
                     lo, hi = min(walls[impl]), max(walls[impl])
+                    peak = max(peaks[impl])
                     print(
-                        f"  {impl:8} {med:>12.2f} s {lo:>6.2f}-{hi:<6.2f} {max(peaks[impl]):>7.0f} MiB {med / ref:>8.2f}×"
+                        f"  {impl:8} {med:>12.2f} s {lo:>6.2f}-{hi:<6.2f} {peak:>7.0f} MiB {med / ref:>8.2f}×"
                     )
                 totals[(fmt, n)] = statistics.median(walls["segsync"])
     sizes = sorted(args.purchases)
