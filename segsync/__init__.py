@@ -59,6 +59,8 @@ _EXPORTS: dict[str, str] = {
     "FeatureRegister": "segsync.plugins.registry",
     "OperatorRegister": "segsync.plugins.registry",
     **dict.fromkeys(("CostKind", "RateWindow"), "segsync.core.cost"),
+    # The columnar forms of features and operators (see docs/plugins/plugin-hooks.md).
+    **dict.fromkeys(("Column", "Frame"), "segsync.core.columns"),
     **dict.fromkeys(("Platform", "PlatformLimits", "PlatformSettings"), "segsync.sync.platform"),
     **dict.fromkeys(("CallRunner", "Clock", "RetryPolicy", "SystemClock"), "segsync.sync.runner"),
     **dict.fromkeys(("error_class", "header", "header_count", "header_number"), "segsync.sync.http"),
@@ -88,6 +90,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs
+    from segsync.core.columns import Column, Frame
     from segsync.core.cost import CostKind, RateWindow
     from segsync.core.models import (
         Contact,
@@ -139,6 +142,8 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from segsync.sync.runner import CallRunner, Clock, RetryPolicy, SystemClock
 
 __all__ = [
+    "Column",
+    "Frame",
     "CursorPaging",
     "OffsetCursor",
     "OffsetPaging",

@@ -106,9 +106,12 @@ def _call_each(pm: pluggy.PluginManager, hook_name: str, make_arg: Any) -> None:
             ) from exc
 
 
-def build_registry(pm: pluggy.PluginManager) -> Registry:
+def build_registry(pm: pluggy.PluginManager, *, platforms: bool = True) -> Registry:
+    """Every plugin's platforms, features and operators; ``platforms=False`` leaves the platforms
+    out, for commands that talk to no CRM (``segsync score``), which then never import an SDK."""
     registry = Registry()
-    _call_each(pm, "register_platforms", lambda p: PlatformRegister(registry, p))
+    if platforms:
+        _call_each(pm, "register_platforms", lambda p: PlatformRegister(registry, p))
     _call_each(pm, "register_features", lambda p: FeatureRegister(registry, p))
     _call_each(pm, "register_rule_operators", lambda p: OperatorRegister(registry, p))
     return registry

@@ -481,7 +481,7 @@ def command(args: Any, today: dt.date) -> int:
     path = args.config or Path.cwd() / CONFIG_NAME
     found = args.config is not None or path.is_file()
     config = load_config(path) if found else ProjectConfig(path=path)
-    registry = build_registry(make_plugin_manager())
+    registry = build_registry(make_plugin_manager(), platforms=False)
     packs = load_packs(config, registry)
     as_of = args.as_of or effective_as_of(config, today)
     result = score_file(

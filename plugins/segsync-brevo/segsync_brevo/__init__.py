@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from segsync import Platform, hookimpl
-from segsync_brevo.platform import BrevoPlatform
 
 
 @hookimpl
 def register_platforms(register: Callable[[type[Platform]], None]) -> None:
+    # Imported here, not at the top: the SDK takes a fifth of a second to import, and commands
+    # that need no platform (segsync score) build their registry without this hook.
+    from segsync_brevo.platform import BrevoPlatform
+
     register(BrevoPlatform)
