@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from segsync.core.catalog import FeatureFn, FeatureType
 from segsync.core.models import Contact, Purchase, PurchaseSummary, Rejection
-from segsync.core.record_checks import EARLIEST_ORDINAL, MAX_AMOUNT, amount_reason, date_reason
+from segsync.core.record_checks import (
+    EARLIEST_ORDINAL,
+    MAX_AMOUNT,
+    amount_reason,
+    currency_reason,
+    date_reason,
+)
 from segsync.errors import PluginError
 
 if TYPE_CHECKING:
@@ -56,7 +62,7 @@ def summarise(
     when given, for the caller to judge): the check costs one lookup per contact, not per
     purchase.
     """
-    checks = _PurchaseChecks(settings, as_of)
+    checks = PurchaseChecks(settings, as_of)
     rejections: list[Rejection] = []
     # contact id -> [orders, revenue, first day, first datetime, last day, last datetime, ids].
     # One dict lookup per purchase serves dedupe (the contact's purchase ids) and aggregation;
@@ -95,7 +101,7 @@ def summarise(
     return summaries, rejections
 
 
-class _PurchaseChecks:
+class PurchaseChecks:
     """Whether a purchase counts, and how it adds to its contact's row (see :func:`summarise`)."""
 
     def __init__(self, settings: RfmSettings, as_of: dt.date) -> None:
@@ -110,10 +116,7 @@ class _PurchaseChecks:
         """Why this purchase is rejected (another currency, an absurd amount or date), or None."""
         currency = p.currency
         if currency and currency != self.home and currency.upper() != self.home:
-            return (
-                f"amount is in {currency.upper()}, not the home currency {self.home}; amounts in "
-                "other currencies are never summed (set [rfm] currency or convert it in the CRM)"
-            )
+            return currency_reason(currency, self.home)
         amount = p.amount
         if not (amount.is_finite() and -MAX_AMOUNT <= amount <= MAX_AMOUNT):
             return amount_reason(amount)

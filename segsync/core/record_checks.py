@@ -125,6 +125,19 @@ def as_written(number: Decimal) -> Decimal:
     return number.quantize(Decimal(1).scaleb(number.adjusted() + 1 - WRITTEN_DIGITS), rounding=ROUND_HALF_UP)
 
 
+def to_cents(amount: Decimal) -> int:
+    """An amount in whole cents, rounded half up (away from zero): how the ledger keeps it."""
+    return int((amount * 100).to_integral_value(ROUND_HALF_UP))
+
+
+def currency_reason(currency: str, home: str) -> str:
+    """Why a purchase in another currency than the home one is rejected."""
+    return (
+        f"amount is in {currency.upper()}, not the home currency {home}; amounts in "
+        "other currencies are never summed (set [rfm] currency or convert it in the CRM)"
+    )
+
+
 def amount_reason(amount: Decimal) -> str:
     """Why the core refuses an amount a plugin passed (not finite, or out of range)."""
     if not amount.is_finite():

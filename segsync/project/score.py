@@ -22,7 +22,7 @@ from segsync.core.catalog import Catalog
 from segsync.core.columns.compute import Scored, rfm_code_column, score
 from segsync.core.columns.ledger import PurchaseColumns
 from segsync.core.models import Rejection
-from segsync.core.record_checks import quote, read_amount
+from segsync.core.record_checks import quote, read_amount, to_cents
 from segsync.core.segments import SegmentPack
 from segsync.core.settings import ScoringConfig
 from segsync.errors import ConfigError
@@ -363,7 +363,7 @@ def _cents(source: _Source, fast: pl.DataFrame, live: np.ndarray) -> tuple[np.nd
         if isinstance(got, str):
             bad[row] = f"amount {got}"
         else:
-            out[row] = int((got * 100).to_integral_value(rounding="ROUND_HALF_UP"))
+            out[row] = to_cents(got)
     return out, bad
 
 

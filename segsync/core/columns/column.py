@@ -55,13 +55,27 @@ class Column:
         where = np.flatnonzero(self.present)
         if self.kind == "ratio":
             assert self.den is not None
-            pairs = np.stack([self.data[where].astype(object), self.den[where].astype(object)], axis=1)
-            keys: dict[tuple[int, int], int] = {}
-            codes[where] = [keys.setdefault((n, d), len(keys)) for n, d in pairs.tolist()]
-            return codes, [Decimal(n).scaleb(-2) / d for n, d in keys]
+            values, inverse = averages(self.den[where], self.data[where])
+            codes[where] = inverse
+            return codes, values
         uniq, inverse = np.unique(self.data[where], return_inverse=True)
         codes[where] = inverse.reshape(-1)
         return codes, [_python(self.kind, v) for v in uniq.tolist()]
+
+
+def averages(orders: np.ndarray, revenue: np.ndarray) -> tuple[list[Decimal], np.ndarray]:
+    """Each distinct (revenue in cents, orders) pair's average as the object path computes it
+    (``revenue / orders`` in Decimal, 0 without orders), and the pair index of each row."""
+    if revenue.dtype == object:
+        keys: dict[tuple[int, int], int] = {}
+        pairs = zip(revenue.tolist(), orders.tolist(), strict=True)
+        inverse = np.asarray([keys.setdefault((r, o), len(keys)) for r, o in pairs], dtype=np.int64)
+        rows: list[tuple[int, int]] = list(keys)
+    else:
+        uniq, inverse = np.unique(np.stack([revenue, orders], axis=1), axis=0, return_inverse=True)
+        rows = [(r, o) for r, o in uniq.tolist()]
+    values = [Decimal(r).scaleb(-2) / o if o else Decimal(0) for r, o in rows]
+    return values, inverse.reshape(-1)
 
 
 def _python(kind: Kind, raw: Any) -> Any:

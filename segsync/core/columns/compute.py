@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -87,12 +87,11 @@ def score(
         properties=properties or (lambda name: [None] * n),
         contacts=contacts or (lambda: [Contact(id=i) for i in ids]),
     )
-    partial = Scored(as_of, settings.bins, ids, agg, r, f, m, (), tuple(rejections))
+    scored = Scored(as_of, settings.bins, ids, agg, r, f, m, (), tuple(rejections))
     sets = _all_sets(packs)
     used = frozenset().union(*(s.fields for s in sets))
-    columns = _rule_inputs(used, frame, partial, config, registry)
-    results = tuple(_classify(s, columns, n, as_of) for s in sets)
-    return Scored(as_of, settings.bins, ids, agg, r, f, m, results, tuple(rejections))
+    columns = _rule_inputs(used, frame, scored, config, registry)  # the scores are rule inputs
+    return replace(scored, sets=tuple(_classify(s, columns, n, as_of) for s in sets))
 
 
 def _rule_inputs(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from segsync.core.models import Rejection
-from segsync.core.record_checks import EARLIEST_ORDINAL, day_reason
+from segsync.core.record_checks import EARLIEST_ORDINAL, currency_reason, day_reason
 from segsync.core.settings import RfmSettings
 
 #: Sums of cents stay in float64's exact-integer range below this (bincount sums in float64).
@@ -179,11 +179,7 @@ def _rejections(
     assert rows is not None
     for i in np.flatnonzero(rows).tolist():
         if currency is not None and currency[i]:
-            code = purchases.currencies[purchases.currency[i]].upper()
-            reason = (
-                f"amount is in {code}, not the home currency {home}; amounts in "
-                "other currencies are never summed (set [rfm] currency or convert it in the CRM)"
-            )
+            reason = currency_reason(purchases.currencies[purchases.currency[i]], home)
         else:
             reason = day_reason(dt.date.fromordinal(int(purchases.day[i])), as_of)
         out.append(Rejection(kind="purchase", record_id=purchases.label(i), reason=reason))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 import numpy as np
 
@@ -29,13 +29,12 @@ from segsync.core.desired import (
     _money,
     _text,
 )
+from segsync.core.features import PurchaseChecks
 from segsync.core.fields import desired_fields, desired_lists, rfm_set
 from segsync.core.models import Contact, FieldValue, Purchase, Rejection
-from segsync.core.record_checks import MAX_AMOUNT, accept_contacts, amount_reason, orphan_rejections
+from segsync.core.record_checks import accept_contacts, orphan_rejections, to_cents
 from segsync.core.segments import SegmentPack
-from segsync.core.settings import ScoringConfig
-
-HUNDRED = Decimal(100)
+from segsync.core.settings import RfmSettings, ScoringConfig
 
 
 def compute(
@@ -50,7 +49,7 @@ def compute(
     """:func:`segsync.core.desired.compute`, over columns. Amounts are kept to the cent, as the
     ledger keeps them (rounded half up, per purchase)."""
     accepted, pulled, rejections = accept_contacts(contacts)
-    columns, purchase_rejections, others = to_columns(accepted, purchases, config.rfm.currency)
+    columns, purchase_rejections, others = to_columns(accepted, purchases, config.rfm, as_of)
     rejections += purchase_rejections
     ids = [c.id for c in accepted]
 
@@ -76,10 +75,12 @@ def compute(
 
 
 def to_columns(
-    accepted: Sequence[Contact], purchases: Sequence[Purchase], home: str
+    accepted: Sequence[Contact], purchases: Sequence[Purchase], settings: RfmSettings, as_of: dt.date
 ) -> tuple[PurchaseColumns, list[Rejection], list[Purchase]]:
-    """The purchases of ``accepted`` contacts as columns; the rejected ones (duplicates, other
-    currencies, unusable amounts); the purchases of any other contact, for the caller to judge."""
+    """The purchases of ``accepted`` contacts as columns; the rejected ones (duplicates, and
+    what :class:`~segsync.core.features.PurchaseChecks` refuses, in its order); the purchases of
+    any other contact, for the caller to judge."""
+    checks = PurchaseChecks(settings, as_of)
     index = {c.id: i for i, c in enumerate(accepted)}
     seen: set[tuple[int, str]] = set()
     who: list[int] = []
@@ -99,30 +100,16 @@ def to_columns(
             rejections.append(Rejection(kind="purchase", record_id=p.id, reason=dup))
             continue
         seen.add(key)
-        reason = _problem(p, home)
+        reason = checks.problem(p)
         if reason is not None:
             rejections.append(Rejection(kind="purchase", record_id=p.id, reason=reason))
             continue
         who.append(i)
-        cents.append(int((p.amount * HUNDRED).to_integral_value(ROUND_HALF_UP)))
+        cents.append(to_cents(p.amount))
         days.append(p.closed_at.toordinal())
         labels.append(p.id)
     columns = PurchaseColumns.of(who, cents, days, label=labels.__getitem__)
     return columns, rejections, others
-
-
-def _problem(p: Purchase, home: str) -> str | None:
-    """The object path's currency and amount checks, in its order (dates are checked on columns)."""
-    currency = p.currency
-    if currency and currency != home and currency.upper() != home:
-        return (
-            f"amount is in {currency.upper()}, not the home currency {home}; amounts in "
-            "other currencies are never summed (set [rfm] currency or convert it in the CRM)"
-        )
-    amount = p.amount
-    if not (amount.is_finite() and -MAX_AMOUNT <= amount <= MAX_AMOUNT):
-        return amount_reason(amount)
-    return None
 
 
 def to_desired(

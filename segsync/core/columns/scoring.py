@@ -17,6 +17,7 @@ from decimal import ROUND_CEILING, Decimal
 
 import numpy as np
 
+from segsync.core.columns.column import averages
 from segsync.core.columns.ledger import Aggregates
 from segsync.core.settings import RfmSettings
 
@@ -83,7 +84,7 @@ def _fixed_recency(days: np.ndarray, cutoffs: list[int]) -> np.ndarray:
 def _fixed_monetary(orders: np.ndarray, revenue: np.ndarray, settings: RfmSettings) -> np.ndarray:
     cutoffs = list(settings.monetary_cutoffs or ())
     if settings.monetary == "average":
-        values, inverse = _averages(orders, revenue)
+        values, inverse = averages(orders, revenue)
         table = np.asarray([1 + bisect_right(cutoffs, v) for v in values], dtype=np.int64)
         return np.asarray(table[inverse])
     # a whole number of cents is at or above a cut-off exactly when it reaches its ceiling
@@ -93,28 +94,11 @@ def _fixed_monetary(orders: np.ndarray, revenue: np.ndarray, settings: RfmSettin
     return 1 + np.searchsorted(np.asarray(edges, dtype=np.int64), revenue, side="right")
 
 
-def _averages(orders: np.ndarray, revenue: np.ndarray) -> tuple[list[Decimal], np.ndarray]:
-    """Each distinct (revenue, orders) pair's average as the object path computes it, and the
-    pair of each customer."""
-    pairs = (
-        np.stack([revenue.astype(object), orders.astype(object)], axis=1) if revenue.dtype == object else None
-    )
-    if pairs is None:
-        uniq, inverse = np.unique(np.stack([revenue, orders], axis=1), axis=0, return_inverse=True)
-        rows = uniq.tolist()
-    else:
-        keys: dict[tuple[int, int], int] = {}
-        inverse = np.asarray([keys.setdefault((r, o), len(keys)) for r, o in pairs.tolist()], dtype=np.int64)
-        rows = [list(k) for k in keys]
-    values = [Decimal(r).scaleb(-2) / o if o else Decimal(0) for r, o in rows]
-    return values, inverse.reshape(-1)
-
-
 def _monetary_quantiles(orders: np.ndarray, revenue: np.ndarray, bins: int) -> np.ndarray:
     n = len(orders)
     if n <= 1:
         return np.ones(n, np.int64)
-    values, inverse = _averages(orders, revenue)
+    values, inverse = averages(orders, revenue)
     weight = Counter(inverse.tolist())
     by_value: Counter[Decimal] = Counter()
     for i, v in enumerate(values):
