@@ -340,13 +340,16 @@ class _RuleInputs:
     ) -> dict[str, Any]:
         inputs: dict[str, Any] = {name: fn(contact, summary, self.as_of) for name, fn in self.features}
         for name, ptype in self.props:
-            raw = contact.properties.get(name)
-            if raw is None and name == "email":
-                raw = contact.email
-            inputs[name] = coerce(raw, ptype)
+            inputs[name] = coerce(contact_property(contact, name), ptype)
         if self.rfm:
             inputs.update(_rfm_inputs(sc, code))
         return inputs
+
+
+def contact_property(contact: Contact, name: str) -> str | None:
+    """A contact property's raw CRM string as rules see it (``email`` is the contact's own)."""
+    raw = contact.properties.get(name)
+    return contact.email if raw is None and name == "email" else raw
 
 
 def _assemble(

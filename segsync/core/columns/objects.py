@@ -26,8 +26,10 @@ from segsync.core.desired import (
     SetSummary,
     Summary,
     _carry_history,
+    _gc_paused,
     _money,
     _text,
+    contact_property,
 )
 from segsync.core.features import PurchaseChecks
 from segsync.core.fields import desired_fields, desired_lists, rfm_set
@@ -48,30 +50,28 @@ def compute(
 ) -> Desired:
     """:func:`segsync.core.desired.compute`, over columns. Amounts are kept to the cent, as the
     ledger keeps them (rounded half up, per purchase)."""
-    accepted, pulled, rejections = accept_contacts(contacts)
-    columns, purchase_rejections, others = to_columns(accepted, purchases, config.rfm, as_of)
-    rejections += purchase_rejections
-    ids = [c.id for c in accepted]
+    with _gc_paused():  # the rows of values are millions of small acyclic objects
+        accepted, pulled, rejections = accept_contacts(contacts)
+        columns, purchase_rejections, others = to_columns(accepted, purchases, config.rfm, as_of)
+        rejections += purchase_rejections
+        ids = [c.id for c in accepted]
 
-    def prop(name: str) -> list[str | None]:
-        raw = [c.properties.get(name) for c in accepted]
-        if name == "email":
-            raw = [r if r is not None else c.email for r, c in zip(raw, accepted, strict=True)]
-        return raw
+        def prop(name: str) -> list[str | None]:
+            return [contact_property(c, name) for c in accepted]
 
-    scored = score(
-        ids,
-        columns,
-        config=config,
-        packs=packs,
-        registry=registry,
-        as_of=as_of,
-        properties=prop,
-        contacts=lambda: accepted,
-    )
-    rejections += scored.rejections
-    rejections += orphan_rejections(others, pulled)
-    return to_desired(scored, accepted, rejections, config=config, packs=packs)
+        scored = score(
+            ids,
+            columns,
+            config=config,
+            packs=packs,
+            registry=registry,
+            as_of=as_of,
+            properties=prop,
+            contacts=lambda: accepted,
+        )
+        rejections += scored.rejections
+        rejections += orphan_rejections(others, pulled)
+        return to_desired(scored, accepted, rejections, config=config, packs=packs)
 
 
 def to_columns(
