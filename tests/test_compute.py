@@ -43,14 +43,8 @@ RFM_KEYS = [
 ]
 
 
-@pytest.fixture(autouse=True, params=["objects", "columns"])
-def _implementation(request, monkeypatch):
-    """Every test here runs on the object path (the oracle) and on the columnar core."""
-    from segsync.core.columns.objects import compute as columnar
-    from segsync.core.desired import compute as objects
-
-    monkeypatch.setitem(globals(), "compute", objects if request.param == "objects" else columnar)
-    return request.param
+#: every test here runs on the object path (the oracle) and on the columnar core
+pytestmark = pytest.mark.usefixtures("both_computes")
 
 
 @pytest.fixture(scope="module")
