@@ -283,7 +283,7 @@ def _compute(
         purchases, settings, as_of, contacts={c.id for c in accepted}, skipped=others
     )
     rejections += purchase_rejections
-    rejections += orphan_rejections(others, pulled)
+    rejections += orphan_rejections(((p.id, p.contact_id) for p in others), pulled)
     scores = score_population(summaries, settings, as_of)
     sets = _all_sets(packs)
     inputs = _RuleInputs(frozenset().union(*(s.fields for s in sets)), registry, config, as_of)

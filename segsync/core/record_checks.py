@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from segsync.core.models import Contact, Purchase, Rejection
+from segsync.core.models import Contact, Rejection
 
 #: Largest amount of one purchase, either way (refunds are negative). HubSpot number
 #: properties and Brevo deal amounts and float attributes are IEEE-754 doubles (15 significant
@@ -203,18 +203,19 @@ def _contact_problem(c: Contact) -> str:
     return ""
 
 
-def orphan_rejections(purchases: Iterable[Purchase], pulled: Mapping[str, str]) -> list[Rejection]:
-    """Rejections for purchases of contacts that compute does not use: not pulled, or refused."""
+def orphan_rejections(purchases: Iterable[tuple[str, str]], pulled: Mapping[str, str]) -> list[Rejection]:
+    """Rejections for purchases (``(purchase id, contact id)`` pairs) of contacts that compute
+    does not use: not pulled, or refused."""
     out: list[Rejection] = []
-    for p in purchases:
-        refused = pulled.get(p.contact_id)
+    for purchase_id, contact_id in purchases:
+        refused = pulled.get(contact_id)
         if refused == "":
             continue  # a duplicate's purchases count for its first copy
         if refused is not None:
-            reason = f"contact {p.contact_id} was rejected ({refused}); its purchase is not counted"
-        elif p.contact_id:
-            reason = f"contact {p.contact_id} was not among the pulled contacts (deleted or not a contact)"
+            reason = f"contact {contact_id} was rejected ({refused}); its purchase is not counted"
+        elif contact_id:
+            reason = f"contact {contact_id} was not among the pulled contacts (deleted or not a contact)"
         else:
             reason = "not associated with any contact"
-        out.append(Rejection(kind="purchase", record_id=p.id, reason=reason))
+        out.append(Rejection(kind="purchase", record_id=purchase_id, reason=reason))
     return out

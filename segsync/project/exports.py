@@ -17,7 +17,7 @@ from typing import Any, overload
 import numpy as np
 import polars as pl
 
-from segsync.core.columns.ledger import PurchaseColumns
+from segsync.core.columns.ledger import PurchaseColumns, dense_codes
 from segsync.core.models import Rejection
 from segsync.core.record_checks import quote, read_amount, to_cents
 from segsync.errors import ConfigError
@@ -229,7 +229,7 @@ def _factorize(source: _Source, fast: pl.DataFrame, blank: np.ndarray) -> tuple[
     numeric = ints.null_count() == int(blank.sum()) and (same_width or not fast["cid_lead"].any())
     if numeric:
         values = ints.to_numpy() if live is None else ints.fill_null(0).to_numpy()[live]
-        uniq, index = _dense(values)
+        uniq, index = dense_codes(values)
         if live is not None:
             full = np.full(len(blank), -1, np.int64)
             full[live] = index
@@ -242,20 +242,6 @@ def _factorize(source: _Source, fast: pl.DataFrame, blank: np.ndarray) -> tuple[
     rows = groups["_row"].explode().to_numpy()
     index[rows] = np.repeat(np.arange(len(groups), dtype=np.int64), groups["_row"].list.len().to_numpy())
     return Ids(groups["contact_id"]), index
-
-
-def _dense(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if not len(values):
-        return values, values.astype(np.int64)
-    lo, hi = int(values.min()), int(values.max())
-    if hi - lo < 4 * len(values) + (1 << 16):
-        shifted = (values - lo).astype(np.int32)
-        present = np.zeros(hi - lo + 1, bool)
-        present[shifted] = True
-        rank = np.cumsum(present, dtype=np.int32) - 1
-        return np.flatnonzero(present) + lo, rank[shifted]
-    uniq, inverse = np.unique(values, return_inverse=True)
-    return uniq, inverse.reshape(-1)
 
 
 def _purchase_columns(

@@ -8,8 +8,9 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from segsync.core.columns.ledger import PurchaseLedger
 from segsync.core.desired import Desired
-from segsync.core.models import Contact, Purchase
+from segsync.core.models import Contact
 from segsync.plugins.registry import Registry
 from segsync.project.config import ProjectConfig
 from segsync.sync.engine import Hooks, Progress, SyncResult, SyncSpec, run_sync
@@ -21,11 +22,12 @@ log = logging.getLogger("segsync.engine")
 
 def project_spec(config: ProjectConfig, packs: Sequence[Any], registry: Registry) -> SyncSpec:
     """The :class:`SyncSpec` of a configured project (its segment packs already loaded)."""
-    from segsync.core.columns.objects import compute
+    from segsync.core.columns.objects import compute_rows
     from segsync.core.desired import desired_fields, desired_lists, required_properties
 
-    def run(contacts: Sequence[Contact], purchases: Sequence[Purchase], as_of: dt.date) -> Desired:
-        return compute(contacts, purchases, config=config, packs=packs, registry=registry, as_of=as_of)
+    def run(contacts: Sequence[Contact], ledger: PurchaseLedger, as_of: dt.date) -> Desired:
+        rows = ledger.rows()
+        return compute_rows(contacts, rows, config=config, packs=packs, registry=registry, as_of=as_of)
 
     properties = ("email", *(p for p in required_properties(config, packs, registry) if p != "email"))
     return SyncSpec(desired_fields(config, packs), desired_lists(packs), properties, run)

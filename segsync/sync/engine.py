@@ -31,11 +31,11 @@ from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
+from segsync.core.columns.ledger import PurchaseLedger
 from segsync.core.models import (
     Contact,
     FieldSpec,
     ListSpec,
-    Purchase,
     Rejection,
     RemoteList,
 )
@@ -52,7 +52,7 @@ from segsync.sync.apply import ApplyPhase
 from segsync.sync.hooks import Hooks as Hooks  # re-exported: run_sync takes it
 from segsync.sync.platform import Platform
 from segsync.sync.pull import PurchasePull
-from segsync.sync.state import StateStore, scrub
+from segsync.sync.state import AccountLedger, StateStore, scrub
 
 log = logging.getLogger("segsync.engine")  # a stable name for log filters
 T = TypeVar("T")
@@ -63,7 +63,7 @@ PURCHASE_CHUNK = 500
 #: Seconds between lock heartbeats during long pulls.
 HEARTBEAT_EVERY = 30.0
 
-ComputeFn = Callable[[Sequence[Contact], Sequence[Purchase], dt.date], DesiredState]
+ComputeFn = Callable[[Sequence[Contact], PurchaseLedger, dt.date], DesiredState]
 Phase = Literal["pull", "compute", "plan", "apply"]
 
 
@@ -73,8 +73,9 @@ class SyncSpec:
 
     ``fields`` and ``lists`` are resolved and pulled before computing (Brevo-like platforms
     report memberships inline only for lists they are told about); ``properties`` are the
-    contact properties the rules read; ``compute`` turns contacts and purchases into the
-    desired state (:func:`project_spec` binds :func:`segsync.core.desired.compute`).
+    contact properties the rules read; ``compute`` turns contacts and the account's purchase
+    ledger (its columns, or its :class:`Purchase` objects when iterated) into the desired state
+    (:func:`project_spec` binds :func:`segsync.core.columns.objects.compute_rows`).
     """
 
     fields: tuple[FieldSpec, ...]
@@ -295,7 +296,7 @@ class _Job(ApplyPhase):
         self._resolve_lists(self.spec.lists)
         contacts, rejections = self._pull_contacts()
         purchases = self._pull_purchases(rejections)
-        self._check_as_of(purchases)
+        self._check_as_of(purchases.rows().first_day())
         self.state.forget_failures_except(c.id for c in contacts)
 
         self._phase("compute")
@@ -332,12 +333,11 @@ class _Job(ApplyPhase):
         self._apply(plan, desired)
         return result
 
-    def _check_as_of(self, purchases: Sequence[Purchase]) -> None:
+    def _check_as_of(self, first: dt.date | None) -> None:
         """Refuse a reference date before every purchase: it empties every purchase segment
         (``as_of = 1800-01-01`` did, with exit 0). A past date after them is backtesting."""
-        if self.force_as_of or not purchases:
+        if self.force_as_of or first is None:
             return
-        first = min(p.closed_at for p in purchases).date()
         if self.as_of < first:
             raise ConfigError(
                 f"as of {self.as_of} is before this account's first purchase ({first}): every contact "
@@ -361,7 +361,7 @@ class _Job(ApplyPhase):
         self._tick("pull_contacts", len(contacts) + len(rejections), len(contacts) + len(rejections))
         return contacts, rejections
 
-    def _pull_purchases(self, rejections: list[Rejection]) -> list[Purchase]:
+    def _pull_purchases(self, rejections: list[Rejection]) -> AccountLedger:
         incremental = self.platform.incremental_purchases
         since = None if self.full or not incremental else self.state.cursor()
         pull = PurchasePull(self.state, since, incremental, self.purchase_chunk)
@@ -381,7 +381,8 @@ class _Job(ApplyPhase):
         pull.flush()
         self.report.purchases_pulled = pull.pulled
         self._tick("pull_purchases", pull.pulled, pull.pulled)
-        return self.state.purchases()
+        self.state.compact_ledger()
+        return self.state.ledger()
 
     # -- observing ------------------------------------------------------------------------
 

@@ -10,12 +10,13 @@ over whole columns: one ``bincount`` per figure instead of a Python step per pur
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from segsync.core.models import Rejection
+from segsync.core.models import Purchase, Rejection
 from segsync.core.record_checks import EARLIEST_ORDINAL, currency_reason, day_reason
 from segsync.core.settings import RfmSettings
 
@@ -63,6 +64,62 @@ class PurchaseColumns:
             currencies=currencies,
             label=label,
         )
+
+
+@dataclass(frozen=True)
+class LedgerRows:
+    """The counted rows of an account's purchase ledger, as a state store hands them over.
+
+    ``contact`` indexes ``contact_ids`` (the ledger's own contact dictionary, int32); ``cents``,
+    ``day``, ``currency``/``currencies`` and ``label`` are as in :class:`PurchaseColumns`. Rows
+    whose amount has no cents (not a finite number, or out of range) are not among them: they
+    are ``odd``, as :class:`~segsync.core.models.Purchase` objects, for the core to judge one by one.
+    """
+
+    contact: np.ndarray
+    contact_ids: Sequence[str]
+    cents: np.ndarray
+    day: np.ndarray
+    currency: np.ndarray
+    currencies: tuple[str, ...]
+    label: Callable[[int], str]
+    odd: Sequence[Purchase] = ()
+
+    def __len__(self) -> int:
+        return len(self.cents) + len(self.odd)
+
+    def first_day(self) -> dt.date | None:
+        """The earliest close day of any row (None for an empty ledger)."""
+        days = [int(self.day.min())] if len(self.day) else []
+        days += [p.closed_at.toordinal() for p in self.odd]
+        return dt.date.fromordinal(min(days)) if days else None
+
+
+class PurchaseLedger(Protocol):
+    """An account's purchases as the engine hands them to compute: as columns (the product's
+    path) or, for small tests and the object oracle, as :class:`Purchase` objects."""
+
+    def rows(self) -> LedgerRows: ...
+
+    def __iter__(self) -> Iterator[Purchase]: ...
+
+    def __len__(self) -> int: ...
+
+
+def dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct integers of ``values`` (sorted) and each value's index among them: by a
+    count when the values are dense (CRM ids are), else by one sort."""
+    if not len(values):
+        return values, values.astype(np.int64)
+    lo, hi = int(values.min()), int(values.max())
+    if hi - lo < 4 * len(values) + (1 << 16):
+        shifted = (values - lo).astype(np.int32)
+        present = np.zeros(hi - lo + 1, bool)
+        present[shifted] = True
+        rank = np.cumsum(present, dtype=np.int32) - 1
+        return np.flatnonzero(present) + lo, rank[shifted]
+    uniq, inverse = np.unique(values, return_inverse=True)
+    return uniq, inverse.reshape(-1)
 
 
 def _int_array(values: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -204,4 +261,4 @@ def _sum_by(who: np.ndarray, cents: np.ndarray, contacts: int) -> np.ndarray:
     return total
 
 
-__all__ = ["Aggregates", "PurchaseColumns", "aggregate"]
+__all__ = ["Aggregates", "LedgerRows", "PurchaseColumns", "PurchaseLedger", "aggregate", "dense_codes"]

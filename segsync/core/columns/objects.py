@@ -18,7 +18,7 @@ import numpy as np
 
 from segsync.core.catalog import Catalog
 from segsync.core.columns.compute import Scored, SetResult, score
-from segsync.core.columns.ledger import PurchaseColumns
+from segsync.core.columns.ledger import LedgerRows, PurchaseColumns
 from segsync.core.desired import (
     Desired,
     Movement,
@@ -70,8 +70,84 @@ def compute(
             contacts=lambda: accepted,
         )
         rejections += scored.rejections
+        rejections += orphan_rejections(((p.id, p.contact_id) for p in others), pulled)
+        return to_desired(scored, accepted, rejections, config=config, packs=packs)
+
+
+def compute_rows(
+    contacts: Sequence[Contact],
+    ledger: LedgerRows,
+    *,
+    config: ScoringConfig,
+    packs: Sequence[SegmentPack],
+    registry: Catalog,
+    as_of: dt.date,
+) -> Desired:
+    """:func:`compute` over a ledger's rows as a state store keeps them (the engine's path):
+    no :class:`Purchase` object is made but for the odd rows."""
+    with _gc_paused():
+        accepted, pulled, rejections = accept_contacts(contacts)
+        columns, purchase_rejections, others = ledger_columns(accepted, ledger, config.rfm, as_of)
+        rejections += purchase_rejections
+        ids = [c.id for c in accepted]
+
+        def prop(name: str) -> list[str | None]:
+            return [contact_property(c, name) for c in accepted]
+
+        scored = score(
+            ids,
+            columns,
+            config=config,
+            packs=packs,
+            registry=registry,
+            as_of=as_of,
+            properties=prop,
+            contacts=lambda: accepted,
+        )
+        rejections += scored.rejections
         rejections += orphan_rejections(others, pulled)
         return to_desired(scored, accepted, rejections, config=config, packs=packs)
+
+
+def ledger_columns(
+    accepted: Sequence[Contact], ledger: LedgerRows, settings: RfmSettings, as_of: dt.date
+) -> tuple[PurchaseColumns, list[Rejection], list[tuple[str, str]]]:
+    """The ledger rows of ``accepted`` contacts as columns (currency and day are judged by the
+    scoring, as for an export); the odd rows' rejections; the ``(purchase, contact)`` pairs of
+    any other contact, for the caller to judge."""
+    index = {c.id: i for i, c in enumerate(accepted)}
+    remap = np.fromiter((index.get(c, -1) for c in ledger.contact_ids), np.int32, len(ledger.contact_ids))
+    who = remap[ledger.contact] if len(remap) else np.zeros(0, np.int32)
+    mine = who >= 0
+    kept = None if mine.all() else np.flatnonzero(mine)
+    others = (
+        []
+        if kept is None
+        else [(ledger.label(int(i)), ledger.contact_ids[ledger.contact[i]]) for i in np.flatnonzero(~mine)]
+    )
+    checks = PurchaseChecks(settings, as_of)
+    rejections: list[Rejection] = []
+    for p in ledger.odd:
+        if p.contact_id not in index:
+            others.append((p.id, p.contact_id))
+            continue
+        reason = checks.problem(p)
+        assert reason is not None, "a row without cents has an amount the checks refuse"
+        rejections.append(Rejection(kind="purchase", record_id=p.id, reason=reason))
+    if kept is None:
+        columns = PurchaseColumns(
+            who, ledger.cents, ledger.day, ledger.currency, ledger.currencies, ledger.label
+        )
+    else:
+        rows = kept
+
+        def label(i: int) -> str:
+            return ledger.label(int(rows[i]))
+
+        columns = PurchaseColumns(
+            who[kept], ledger.cents[kept], ledger.day[kept], ledger.currency[kept], ledger.currencies, label
+        )
+    return columns, rejections, others
 
 
 def to_columns(
@@ -267,4 +343,4 @@ def _decimal_sum(cents: np.ndarray) -> Decimal:
     return Decimal(sum(cents.tolist())).scaleb(-2)
 
 
-__all__ = ["compute", "summary", "to_columns", "to_desired"]
+__all__ = ["compute", "compute_rows", "ledger_columns", "summary", "to_columns", "to_desired"]

@@ -7,7 +7,8 @@ resync, never wrong data. Its parts, one module each:
 * :mod:`~segsync.sync.state.base`: the connection, schema and migrations, transactions, and the
   guard that turns SQLite failures into one line of guidance;
 * :mod:`~segsync.sync.state.data`: remote ids of fields and lists, the values last written,
-  the purchase cache and its cursors;
+  the purchase pulls' writes and their cursors;
+* :mod:`~segsync.sync.state.ledger`: the purchase ledger, kept as columns;
 * :mod:`~segsync.sync.state.jobs`: job records, checkpoints, rejections, per-record failures;
 * :mod:`~segsync.sync.state.locking`: one lock per account, which survives a crash.
 
@@ -33,11 +34,12 @@ from segsync.sync.state.base import (
     scrub,
     store_error,
 )
-from segsync.sync.state.store import AccountStore, StateStore
+from segsync.sync.state.store import AccountLedger, AccountStore, StateStore
 
 __all__ = [
     "DEFAULT_STALE_AFTER",
     "SCHEMA_VERSION",
+    "AccountLedger",
     "AccountStore",
     "Checkpoint",
     "FailureRecord",

@@ -21,7 +21,7 @@ from segsync.errors import StateError
 from segsync.sync.locks import KernelLocks
 from segsync.sync.locks import LockOwner as LockOwner  # re-exported: tests and harnesses name owners
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: A lock whose owner has not written a heartbeat for this long is considered dead. Owners
 #: beat at every checkpoint and between calls, and the longest silent wait is a rate wait
 #: (``RetryPolicy.max_rate_wait``, 15 min by default), so this leaves room for it.
@@ -39,10 +39,15 @@ CREATE TABLE IF NOT EXISTS written_values (
     value TEXT, job_id INTEGER NOT NULL, written_at TEXT NOT NULL,
     PRIMARY KEY (platform, account, contact_id, field)
 );
-CREATE TABLE IF NOT EXISTS purchases (
-    platform TEXT NOT NULL, account TEXT NOT NULL, purchase_id TEXT NOT NULL, contact_id TEXT NOT NULL,
-    amount TEXT NOT NULL, currency TEXT, closed_at TEXT NOT NULL, modified_at TEXT,
-    PRIMARY KEY (platform, account, purchase_id, contact_id)
+CREATE TABLE IF NOT EXISTS ledger_chunks (
+    platform TEXT NOT NULL, account TEXT NOT NULL, seq INTEGER NOT NULL, base INTEGER NOT NULL,
+    rows INTEGER NOT NULL, written_at TEXT NOT NULL,
+    PRIMARY KEY (platform, account, seq)
+);
+CREATE TABLE IF NOT EXISTS ledger_columns (
+    platform TEXT NOT NULL, account TEXT NOT NULL, seq INTEGER NOT NULL, name TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (platform, account, seq, name)
 );
 CREATE TABLE IF NOT EXISTS cursors (
     platform TEXT NOT NULL, account TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
@@ -224,7 +229,11 @@ class StoreBase:
                     have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
                     if column not in have:
                         db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+                self._upgrade(db, row[0])
                 db.execute("UPDATE schema_version SET version=?", (SCHEMA_VERSION,))
+
+    def _upgrade(self, db: sqlite3.Connection, version: int) -> None:
+        """Data moves of an older schema, inside the migration's transaction (parts override)."""
 
     @contextmanager
     def _guard(self) -> Iterator[None]:

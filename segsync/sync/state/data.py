@@ -1,17 +1,17 @@
-"""Remote ids, the values last written, and the purchase cache with its cursors."""
+"""Remote ids, the values last written, and the purchase ledger's writes with their cursors."""
 
 from __future__ import annotations
 
 import datetime as dt
 import sqlite3
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 
 from segsync.core.models import ContactUpdate, FieldValue, Purchase
-from segsync.sync.state.base import StoreBase, decode_value, encode_value
+from segsync.sync.state.base import decode_value, encode_value
+from segsync.sync.state.ledger import LedgerStore, chunk_frame
 
 
-class DataStore(StoreBase):
+class DataStore(LedgerStore):
     """What makes the next sync of an account cheaper."""
 
     # -- remote ids -----------------------------------------------------------------------
@@ -65,23 +65,6 @@ class DataStore(StoreBase):
 
     # -- purchases ------------------------------------------------------------------------
 
-    def purchases(self, platform: str, account: str) -> list[Purchase]:
-        rows = self._rows(
-            "SELECT * FROM purchases WHERE platform=? AND account=? ORDER BY purchase_id, contact_id",
-            (platform, account),
-        )
-        return [
-            Purchase(
-                id=r["purchase_id"],
-                contact_id=r["contact_id"],
-                amount=Decimal(r["amount"]),
-                currency=r["currency"],
-                closed_at=dt.datetime.fromisoformat(r["closed_at"]),
-                modified_at=dt.datetime.fromisoformat(r["modified_at"]) if r["modified_at"] else None,
-            )
-            for r in rows
-        ]
-
     def cursor(self, platform: str, account: str, name: str = "purchases") -> dt.datetime | None:
         rows = self._rows(
             "SELECT value FROM cursors WHERE platform=? AND account=? AND name=?", (platform, account, name)
@@ -125,28 +108,11 @@ class DataStore(StoreBase):
         the cache first (a full pull). ``cursor`` is stored when given; a full pull without one
         clears it, so the next pull is full again.
         """
-        seen = {p.id for p in purchases} | set(gone)
-        rows = [
-            (
-                platform,
-                account,
-                p.id,
-                p.contact_id,
-                str(p.amount),
-                p.currency,
-                p.closed_at.isoformat(),
-                p.modified_at.isoformat() if p.modified_at else None,
-            )
-            for p in purchases
-        ]
+        frame = chunk_frame(purchases, gone)
         with self._tx() as db:
             if replace_all:
-                db.execute("DELETE FROM purchases WHERE platform=? AND account=?", (platform, account))
-            else:
-                db.executemany(
-                    "DELETE FROM purchases WHERE platform=? AND account=? AND purchase_id=?",
-                    [(platform, account, pid) for pid in seen],
-                )
-            db.executemany("INSERT OR REPLACE INTO purchases VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                self.clear_ledger(db, platform, account)
+            if frame.height:
+                self.write_chunk(db, platform, account, frame, base=replace_all)
             if cursor is not None or replace_all:
                 self._write_cursor(db, platform, account, "purchases", cursor)

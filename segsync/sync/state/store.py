@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
+from segsync.core.columns.ledger import LedgerRows
 from segsync.core.models import ContactUpdate, FieldValue, Purchase, RecordFailure
 from segsync.core.report import JobInfo
 from segsync.sync.state.data import DataStore
@@ -63,6 +64,16 @@ class AccountStore:
     def purchases(self) -> list[Purchase]:
         return self.store.purchases(self.platform, self.account)
 
+    def ledger(self) -> AccountLedger:
+        """The purchase ledger as compute takes it (read once, when first asked)."""
+        return AccountLedger(self)
+
+    def compact_ledger(self, *, force: bool = False) -> bool:
+        return self.store.compact_ledger(self.platform, self.account, force=force)
+
+    def ledger_counts(self) -> dict[str, int]:
+        return self.store.ledger_counts(self.platform, self.account)
+
     def cursor(self, name: str = "purchases") -> dt.datetime | None:
         return self.store.cursor(self.platform, self.account, name)
 
@@ -109,4 +120,28 @@ class AccountStore:
         return self.store.release_given_up(self.platform, self.account)
 
 
-__all__ = ["AccountStore", "StateStore"]
+class AccountLedger:
+    """One account's purchase ledger for compute (a
+    :class:`~segsync.core.columns.ledger.PurchaseLedger`): its columns, read once; iterated,
+    its :class:`Purchase` objects (for small projects' own compute and the object oracle)."""
+
+    def __init__(self, state: AccountStore) -> None:
+        self.state = state
+        self._rows: LedgerRows | None = None
+        self._objects: list[Purchase] | None = None
+
+    def rows(self) -> LedgerRows:
+        if self._rows is None:
+            self._rows = self.state.store.ledger_rows(self.state.platform, self.state.account)
+        return self._rows
+
+    def __iter__(self) -> Iterator[Purchase]:
+        if self._objects is None:
+            self._objects = self.state.purchases()
+        return iter(self._objects)
+
+    def __len__(self) -> int:
+        return len(self.rows())
+
+
+__all__ = ["AccountLedger", "AccountStore", "StateStore"]
