@@ -86,6 +86,21 @@ def _number(contact_id: str) -> int | None:
     return None
 
 
+def _purchase(
+    pid: str, contact: str, amount: str, currency: str | None, closed: str, modified: str | None
+) -> Purchase:
+    """A stored row as a Purchase. Not validated again: it was one when saved (and an absurd
+    amount a plugin let through must reach the core's checks, not fail the read)."""
+    return Purchase.model_construct(
+        id=pid,
+        contact_id=contact,
+        amount=Decimal(amount),
+        currency=currency,
+        closed_at=dt.datetime.fromisoformat(closed),
+        modified_at=dt.datetime.fromisoformat(modified) if modified else None,
+    )
+
+
 def _cents(amount: Decimal) -> int | None:
     return to_cents(amount) if amount.is_finite() and -MAX_AMOUNT <= amount <= MAX_AMOUNT else None
 
@@ -136,13 +151,10 @@ class LedgerStore(StoreBase):
         for raw in cur.fetchall():
             r = dict(zip(names, raw, strict=True))
             accounts.setdefault((r["platform"], r["account"]), []).append(
-                Purchase(
-                    id=r["purchase_id"],
-                    contact_id=r["contact_id"],
-                    amount=Decimal(r["amount"]),
-                    currency=r["currency"],
-                    closed_at=dt.datetime.fromisoformat(r["closed_at"]),
-                    modified_at=dt.datetime.fromisoformat(r["modified_at"]) if r["modified_at"] else None,
+                _purchase(
+                    *(r[k] for k in ("purchase_id", "contact_id", "amount", "currency")),
+                    r["closed_at"],
+                    r["modified_at"],
                 )
             )
         for (platform, account), purchases in accounts.items():
@@ -237,13 +249,8 @@ class LedgerStore(StoreBase):
         )
         frame = frame.filter(pl.col("contact").is_not_null()).sort("purchase", "contact")
         return [
-            Purchase(
-                id=r["purchase"],
-                contact_id=r["contact"],
-                amount=Decimal(r["amount"]),
-                currency=r["currency"],
-                closed_at=dt.datetime.fromisoformat(r["closed_at"]),
-                modified_at=dt.datetime.fromisoformat(r["modified_at"]) if r["modified_at"] else None,
+            _purchase(
+                r["purchase"], r["contact"], r["amount"], r["currency"], r["closed_at"], r["modified_at"]
             )
             for r in frame.iter_rows(named=True)
         ]
