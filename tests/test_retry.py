@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from segsync.errors import (
@@ -242,3 +244,41 @@ def test_stats_are_reported_per_bucket():
     assert r.stats.as_dict()["per_bucket"] == {"contacts": 1, "other": 1}
     assert r.budget_windows("contacts") == [RateWindow(requests=100, seconds=1)]
     assert r.budget_windows("other") == []
+
+
+def _scan_wait(windows: list[RateWindow], sent: list[float], now: float) -> float:
+    """The throttle's wait by a plain scan of every call: the reference the log is held to."""
+    wait = 0.0
+    for w in windows:
+        inside = [t for t in sent if now - t < w.seconds]
+        if len(inside) >= w.requests:
+            wait = max(wait, inside[len(inside) - w.requests] + w.seconds - now)
+    return wait
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    gaps=st.lists(st.integers(0, 40), min_size=1, max_size=300),
+    windows=st.lists(st.tuples(st.integers(1, 20), st.integers(1, 600)), min_size=1, max_size=3),
+)
+def test_the_throttle_log_waits_exactly_as_a_scan_of_every_call(gaps, windows):
+    from segsync.sync.runner import _Bucket
+
+    rate = [RateWindow(requests=n, seconds=s / 10) for n, s in windows]
+    bucket, sent, now = _Bucket(rate), [], 0.0
+    for gap in gaps:
+        now += gap / 10
+        assert bucket.wait_needed(now) == pytest.approx(_scan_wait(rate, sent, now), abs=1e-9)
+        bucket.record(now)
+        sent.append(now)
+
+
+def test_the_throttle_log_drops_calls_older_than_its_longest_window():
+    from segsync.sync.runner import _Bucket
+
+    bucket = _Bucket([RateWindow(requests=100, seconds=10)])
+    for i in range(20_000):
+        bucket.wait_needed(float(i))
+        bucket.record(float(i))
+    assert len(bucket.sent) - bucket.start <= 11
+    assert len(bucket.sent) < 10_000  # the list itself is cut back, not only its start moved

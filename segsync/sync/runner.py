@@ -16,12 +16,13 @@ Time is injected (:class:`Clock`), so tests run instantly and assert the exact w
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import logging
 import random
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -152,23 +153,39 @@ class CallStats:
 
 
 class _Bucket:
-    """Sliding-window log for one rate bucket, plus a "blocked until" from the CRM's headers."""
+    """Sliding-window log for one rate bucket, plus a "blocked until" from the CRM's headers.
+
+    The log is a sorted list with a moving start: a call's check is one binary search per
+    window, O(log n) however many calls a day's window holds (a scan was O(n), quadratic over
+    a job).
+    """
 
     def __init__(self, windows: Sequence[RateWindow]) -> None:
         self.windows = list(windows)
-        self.sent: deque[float] = deque()
+        self.sent: list[float] = []
+        self.start = 0
         self.blocked_until = 0.0
         self.longest = max((w.seconds for w in self.windows), default=0.0)
 
+    def record(self, now: float) -> None:
+        if self.sent and now < self.sent[-1]:
+            bisect.insort(self.sent, now, lo=self.start)  # a clock read out of order by threads
+        else:
+            self.sent.append(now)
+
     def wait_needed(self, now: float) -> float:
-        while self.sent and now - self.sent[0] >= self.longest:
-            self.sent.popleft()
+        sent = self.sent
+        # calls older than the longest window never count again: drop them, in bulk
+        self.start = bisect.bisect_right(sent, now - self.longest, lo=self.start)
+        if self.start > 4096 and self.start * 2 > len(sent):
+            del sent[: self.start]
+            self.start = 0
         wait = max(0.0, self.blocked_until - now)
         for w in self.windows:
-            in_window = [t for t in self.sent if now - t < w.seconds]
-            if len(in_window) >= w.requests:
+            first = bisect.bisect_right(sent, now - w.seconds, lo=self.start)
+            if len(sent) - first >= w.requests:
                 # The oldest call that must leave the window before one more fits.
-                oldest = in_window[len(in_window) - w.requests]
+                oldest = sent[len(sent) - w.requests]
                 wait = max(wait, oldest + w.seconds - now)
         return wait
 
@@ -265,7 +282,7 @@ class CallRunner:
             before = self.clock.now()
             self.wait_for_budget(bucket, operation)
             rate_waited[0] += self.clock.now() - before
-            self._bucket(bucket).sent.append(self.clock.now())
+            self._bucket(bucket).record(self.clock.now())
             self.stats.calls += 1
             self.stats.per_operation[operation] += 1
             self.stats.per_bucket[bucket] += 1

@@ -152,7 +152,10 @@ class LedgerStore(StoreBase):
             r = dict(zip(names, raw, strict=True))
             accounts.setdefault((r["platform"], r["account"]), []).append(
                 _purchase(
-                    *(r[k] for k in ("purchase_id", "contact_id", "amount", "currency")),
+                    r["purchase_id"],
+                    r["contact_id"],
+                    r["amount"],
+                    r["currency"],
                     r["closed_at"],
                     r["modified_at"],
                 )

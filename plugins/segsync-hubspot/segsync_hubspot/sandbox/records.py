@@ -19,7 +19,6 @@ from segsync_hubspot.sandbox.wire import (
     bool_arg,
     cursor_arg,
     error,
-    id_page,
     item_error,
     json_body,
     limit_arg,
@@ -74,12 +73,9 @@ class RecordRoutes(Routes):
             raise error(400, "propertiesWithHistory is not supported by the sandbox")
         names = names_arg(req, "properties") or list(defaults)
         with_contacts = deals and bool({"contacts", "0-1"} & set(names_arg(req, "associations")))
-        records = {r.id: r for r in self.account.live(store, archived=bool_arg(req, "archived"))}
-        page, nxt = id_page(list(records), cursor_arg(req.arg("after")), limit)
-        results = [
-            records[i].json(names, self.account.deal_contacts(records[i]) if with_contacts else None)
-            for i in page
-        ]
+        archived = bool_arg(req, "archived")
+        page, nxt = self.account.page(store, cursor_arg(req.arg("after")), limit, archived=archived)
+        results = [r.json(names, self.account.deal_contacts(r) if with_contacts else None) for r in page]
         return Response(200, {"results": results, **self.paging(req, nxt)})
 
     def get_contacts(self, req: Request, m: re.Match[str]) -> Response:
