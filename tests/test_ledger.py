@@ -107,7 +107,13 @@ def test_a_retracted_purchase_leaves_a_tombstone_and_counts_are_by_status(store)
     )
     store.save_purchases("p", "a", [], ["d1"], replace_all=False, cursor=None)
     assert kept(store) == {("r1", "1"): Decimal("-4.00")}
-    assert store.ledger_counts("p", "a") == {"won": 0, "refunded": 1, "retracted": 1, "chunks": 2}
+    assert store.ledger_counts("p", "a") == {
+        "won": 0,
+        "refunded": 1,
+        "retracted": 1,
+        "chunks": 2,
+        "pending": 0,
+    }
     store.save_purchases("p", "a", [], ["d1"], replace_all=False, cursor=None)  # idempotent
     assert kept(store) == {("r1", "1"): Decimal("-4.00")}
 
@@ -242,3 +248,41 @@ def test_a_schema_2_purchase_cache_moves_into_the_ledger(tmp_path):
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT version FROM schema_version").fetchone() == (SCHEMA_VERSION,)
         assert not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'purchases'").fetchone()
+
+
+# -- resumable pulls ----------------------------------------------------------------------
+
+
+def test_a_resumable_full_pull_replaces_the_ledger_only_when_it_ends(store):
+    from segsync.sync.state import PullState
+
+    store.save_purchases("p", "a", [buy("old", "1")], replace_all=True, cursor=None)
+    state = PullState("50:d2", since=None, started=DAY, newest=DAY, ordered=False)
+    store.save_pull_chunk("p", "a", [buy("d1", "1"), buy("d2", "2")], [], state)
+    assert kept(store) == {("old", "1"): Decimal("10.00")}, "a pending pull is not read"
+    assert store.pull_state("p", "a") == state
+    assert store.ledger_counts("p", "a")["pending"] == 1
+    # the next job reads page 2 again: d2 comes twice, changed
+    later = DAY + dt.timedelta(days=1)
+    store.finish_pull("p", "a", [buy("d2", "2", "7.00"), buy("d3", "3")], [], full=True, cursor=later)
+    assert kept(store) == {
+        ("d1", "1"): Decimal("10.00"),
+        ("d2", "2"): Decimal("7.00"),
+        ("d3", "3"): Decimal("10.00"),
+    }
+    assert store.pull_state("p", "a") is None
+    assert store.cursor("p", "a") == later
+    assert store.ledger_counts("p", "a")["pending"] == 0
+
+
+def test_an_incremental_resumable_pull_writes_as_it_goes_and_a_full_sync_drops_an_unfinished_one(store):
+    from segsync.sync.state import PullState
+
+    store.save_purchases("p", "a", [buy("d1", "1")], replace_all=True, cursor=DAY)
+    store.save_pull_chunk("p", "a", [buy("d1", "1", "3.00")], ["d9"], PullState("1:", DAY, DAY, DAY))
+    assert kept(store) == {("d1", "1"): Decimal("3.00")}, "upserts are safe to read at once"
+    store.save_pull_chunk("p", "b", [buy("x", "1")], [], PullState("1:", None, None, None))
+    store.discard_pull("p", "b")
+    assert store.pull_state("p", "b") is None
+    assert store.ledger_counts("p", "b")["pending"] == 0
+    assert store.purchases("p", "b") == []

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
@@ -50,8 +50,8 @@ from segsync.core.report import JobInfo, JobStatus, SyncReport
 from segsync.errors import ConfigError, SegsyncError, SyncPaused
 from segsync.sync.apply import ApplyPhase
 from segsync.sync.hooks import Hooks as Hooks  # re-exported: run_sync takes it
-from segsync.sync.platform import Platform
-from segsync.sync.pull import PurchasePull
+from segsync.sync.platform import Platform, PurchaseRecord, ResumablePurchases
+from segsync.sync.pull import PurchasePull, ResumablePull
 from segsync.sync.state import AccountLedger, StateStore, scrub
 
 log = logging.getLogger("segsync.engine")  # a stable name for log filters
@@ -362,27 +362,51 @@ class _Job(ApplyPhase):
         return contacts, rejections
 
     def _pull_purchases(self, rejections: list[Rejection]) -> AccountLedger:
-        incremental = self.platform.incremental_purchases
-        since = None if self.full or not incremental else self.state.cursor()
-        pull = PurchasePull(self.state, since, incremental, self.purchase_chunk)
+        pull, records = self._purchase_pull()
         try:
-            for rec in self.platform.iter_purchases(since):
+            for rec in records:
                 if isinstance(rec, Rejection):
                     rejections.append(rec)
                 pull.add(rec)
                 if pull.pulled and pull.pulled % 100 == 0:
                     self._tick("pull_purchases", pull.pulled)
         except Exception:
-            # Keep what came in (a pause mid-pull must not cost the pages already fetched),
-            # but only when the order makes the cursor safe; else the next pull starts over.
-            if incremental and pull.in_order and (pull.buffer or pull.gone):
-                pull.flush()
+            pull.interrupted()
             raise
-        pull.flush()
+        pull.finish()
         self.report.purchases_pulled = pull.pulled
         self._tick("pull_purchases", pull.pulled, pull.pulled)
         self.state.compact_ledger()
         return self.state.ledger()
+
+    def _purchase_pull(self) -> tuple[PurchasePull | ResumablePull, Iterator[PurchaseRecord]]:
+        """The pull to run: resumed from a saved page token, or from the cursor (a full one
+        without a cursor, or with ``--full``, which also drops an unfinished resumable pull)."""
+        platform = self.platform
+        incremental = platform.incremental_purchases
+        if not (incremental and isinstance(platform, ResumablePurchases)):
+            since = None if self.full or not incremental else self.state.cursor()
+            return PurchasePull(self.state, since, incremental, self.purchase_chunk), platform.iter_purchases(
+                since
+            )
+        tokens = platform.resume_tokens
+
+        def token() -> str | None:
+            return tokens.get("purchases")
+
+        saved = self.state.pull_state()
+        if saved is not None and self.full:
+            self.state.discard_pull()
+            saved = None
+        if saved is not None:
+            log.info("%s: resuming the purchase pull where the last job left it", self.name)
+            pull = ResumablePull.resume(
+                self.state, saved, self.purchase_chunk, lambda: tokens.get("purchases")
+            )
+            return pull, platform.iter_purchases(saved.since, resume=saved.token)
+        since = None if self.full else self.state.cursor()
+        pull = ResumablePull(self.state, since, self.purchase_chunk, token)
+        return pull, platform.iter_purchases(since)
 
     # -- observing ------------------------------------------------------------------------
 

@@ -92,6 +92,24 @@ class PlatformLimits(BaseModel):
     membership_batch: int = Field(gt=0, description="contacts per list add/remove call")
 
 
+PurchaseRecord = Purchase | PurchaseRetracted | Rejection
+
+
+@runtime_checkable
+class ResumablePurchases(Protocol):
+    """A platform whose purchase pull hands out a page token (Brevo's offsets): after each page,
+    ``resume_tokens["purchases"]`` says where the pull stands, and ``iter_purchases(since,
+    resume=token)`` goes on from there. The engine then saves progress whatever the order the
+    CRM yields purchases in, so a pull spread over several jobs always finishes."""
+
+    resume_tokens: dict[str, str]
+
+    def iter_purchases(
+        self, since: dt.datetime | None, *, resume: str | None = None
+    ) -> Iterator[PurchaseRecord]:
+        """``Platform.iter_purchases``, from ``resume`` when given."""
+
+
 @runtime_checkable
 class Platform(Protocol):
     """A CRM account segsync reads from and writes to."""
@@ -205,6 +223,8 @@ __all__ = [
     "Platform",
     "PlatformLimits",
     "PlatformSettings",
+    "PurchaseRecord",
+    "ResumablePurchases",
     "WriteResult",
     "Contact",
     "Rejection",

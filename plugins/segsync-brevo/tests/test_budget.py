@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from segsync import CallRunner, RetryPolicy, SyncPaused
 from segsync.sandbox import SeedData, demo_dataset
+from segsync.sync.state import StateStore
 from segsync.testing import FakeClock, StateFile
 from segsync.testing.reliability import standard_spec
 from segsync_brevo.config import OTHER, BrevoSettings
@@ -45,9 +46,13 @@ def spec():
 class Account:
     """One sandbox account and the state file of the project syncing it."""
 
-    def __init__(self, data: SeedData, workdir: Path) -> None:
+    def __init__(
+        self, data: SeedData, workdir: Path, other_per_hour: int | None = None, **sandbox: Any
+    ) -> None:
         self.clock = FakeClock()
-        self.sandbox = BrevoSandbox(secret=KEY, clock=self.clock)  # base ("general") tier
+        self.other_per_hour = other_per_hour
+        sandbox["other_per_hour"] = other_per_hour
+        self.sandbox = BrevoSandbox(secret=KEY, clock=self.clock, **sandbox)  # base ("general") tier
         self.sandbox.seed(data)
         self.sandbox.start()
         self.state = StateFile(workdir / "state.db", clock=self.clock)
@@ -57,7 +62,7 @@ class Account:
     def sync(self, spec, max_rate_wait: float) -> Any:
         """One ``segsync sync`` as a new process; None when it paused (the wait is in ``pauses``)."""
         self.pid += 1
-        settings = BrevoSettings(base_url=self.sandbox.base_url)
+        settings = BrevoSettings(base_url=self.sandbox.base_url, other_per_hour=self.other_per_hour)
         policy = RetryPolicy(max_rate_wait=max_rate_wait)
         runner = CallRunner(
             "brevo",
@@ -75,6 +80,20 @@ class Account:
         finally:
             platform.close()
 
+    def until_done(self, spec: Any, runs: int = 8) -> Any:
+        """Sync with a short ``max_rate_wait``, an hour later each time it pauses."""
+        for _ in range(runs):
+            done = self.sync(spec, max_rate_wait=120)
+            if done is not None:
+                return done
+            assert self.pauses[-1] > 120
+            self.clock.advance(self.pauses[-1])
+        raise AssertionError(f"still paused after {len(self.pauses)} runs")
+
+    def ledger(self) -> dict[tuple[str, str], Any]:
+        with StateStore(self.state.path) as store:
+            return {(p.id, p.contact_id): (p.amount, p.closed_at) for p in store.purchases("brevo", "budget")}
+
     def stop(self) -> None:
         self.sandbox.stop()
 
@@ -86,14 +105,7 @@ def test_a_first_sync_of_20k_contacts_spans_budget_windows_then_a_resync_writes_
     waiting = Account(store_data, tmp_path / "waiting")
     try:
         # 1. Pause and resume: each run spends at most the hour's budget, then checkpoints.
-        done = None
-        for _ in range(6):
-            done = paused.sync(spec, max_rate_wait=120)
-            if done is not None:
-                break
-            assert paused.pauses[-1] > 120
-            paused.clock.advance(paused.pauses[-1])
-        assert done is not None, f"still paused after {len(paused.pauses)} runs"
+        done = paused.until_done(spec, runs=6)
         assert done.report.status == "succeeded"
         assert paused.pauses, "the base tier's hour cannot hold this first sync"
         jobs = paused.state.jobs(10)
@@ -130,3 +142,38 @@ def test_a_first_sync_of_20k_contacts_spans_budget_windows_then_a_resync_writes_
     finally:
         paused.stop()
         waiting.stop()
+
+
+def test_a_first_sync_finishes_across_budget_windows_when_brevo_ignores_the_deal_sort(
+    store_data, spec, tmp_path
+):
+    """Brevo may answer deals in creation order whatever ``sortBy`` says: no modification cursor
+    is then safe mid-pull, and a pull that needs more than an hour's budget restarted from
+    nothing every hour, forever. The pull's page token, saved with each chunk, lets it finish."""
+    # 60 calls an hour: the deals' 120 pages need more than two hours of budget
+    ignoring = Account(store_data, tmp_path / "ignoring", other_per_hour=60, honour_deal_sort=False)
+    sorted_ = Account(store_data, tmp_path / "sorted", other_per_hour=60)
+    for account in (ignoring, sorted_):  # a store integration touched every other deal, newest first
+        deals = sorted(account.sandbox.state.deals.values(), key=lambda d: d.created, reverse=True)
+        for i, deal in enumerate(deals[::2]):
+            deal.updated = account.sandbox.now() + dt.timedelta(seconds=i)
+    try:
+        done = ignoring.until_done(spec)
+        assert done.report.status == "succeeded"
+        assert len(ignoring.pauses) >= 2, "the deal pull itself spans budget windows"
+        with StateStore(ignoring.state.path) as store:
+            assert store.pull_state("brevo", "budget") is None, "the finished pull left no token"
+            assert store.ledger_counts("brevo", "budget")["pending"] == 0
+        sorted_.until_done(spec)
+        assert ignoring.ledger() == sorted_.ledger()
+        assert len(ignoring.ledger()) > DEALS * 0.9  # the won ones, less the broken records
+        assert ignoring.sandbox.snapshot() == sorted_.sandbox.snapshot()
+
+        # A deal won after the pull began is in the next sync's incremental pull.
+        again = ignoring.sync(spec, max_rate_wait=7200)
+        assert again is not None
+        assert again.plan is not None
+        assert not again.plan.writes_anything, again.plan.describe()
+    finally:
+        ignoring.stop()
+        sorted_.stop()

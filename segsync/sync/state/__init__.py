@@ -34,6 +34,7 @@ from segsync.sync.state.base import (
     scrub,
     store_error,
 )
+from segsync.sync.state.data import PullState
 from segsync.sync.state.store import AccountLedger, AccountStore, StateStore
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "JobRecord",
     "LockInfo",
     "LockOwner",
+    "PullState",
     "StateStore",
     "SystemWallClock",
     "WallClock",

@@ -49,6 +49,11 @@ CREATE TABLE IF NOT EXISTS ledger_columns (
     data BLOB NOT NULL,
     PRIMARY KEY (platform, account, seq, name)
 );
+CREATE TABLE IF NOT EXISTS pulls (
+    platform TEXT NOT NULL, account TEXT NOT NULL, stream TEXT NOT NULL, token TEXT NOT NULL,
+    since TEXT, started TEXT, newest TEXT, ordered INTEGER NOT NULL, updated_at TEXT NOT NULL,
+    PRIMARY KEY (platform, account, stream)
+);
 CREATE TABLE IF NOT EXISTS cursors (
     platform TEXT NOT NULL, account TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
     updated_at TEXT NOT NULL,

@@ -5,10 +5,32 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from segsync.core.models import ContactUpdate, FieldValue, Purchase
 from segsync.sync.state.base import decode_value, encode_value
 from segsync.sync.state.ledger import LedgerStore, chunk_frame
+
+
+@dataclass(frozen=True)
+class PullState:
+    """Where a resumable purchase pull stands between jobs: the platform's page token, the
+    cursor it started from (None: a full pull), the newest modification seen in its first
+    chunk and overall, and whether every purchase so far came in modification order."""
+
+    token: str
+    since: dt.datetime | None
+    started: dt.datetime | None
+    newest: dt.datetime | None
+    ordered: bool = True
+
+
+def _stamp(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _unstamp(text: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(text) if text else None
 
 
 class DataStore(LedgerStore):
@@ -116,3 +138,75 @@ class DataStore(LedgerStore):
                 self.write_chunk(db, platform, account, frame, base=replace_all)
             if cursor is not None or replace_all:
                 self._write_cursor(db, platform, account, "purchases", cursor)
+
+    # -- resumable pulls ---------------------------------------------------------------------
+
+    def pull_state(self, platform: str, account: str) -> PullState | None:
+        rows = self._rows(
+            "SELECT * FROM pulls WHERE platform=? AND account=? AND stream='purchases'", (platform, account)
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        since, started, newest = (_unstamp(r[k]) for k in ("since", "started", "newest"))
+        return PullState(r["token"], since, started, newest, bool(r["ordered"]))
+
+    def save_pull_chunk(
+        self,
+        platform: str,
+        account: str,
+        purchases: Sequence[Purchase],
+        gone: Iterable[str],
+        state: PullState,
+    ) -> None:
+        """One chunk of a resumable pull and where the pull stands, atomically. A full pull's
+        chunks are pending: the ledger reads as before until :meth:`finish_pull`."""
+        frame = chunk_frame(purchases, gone)
+        with self._tx() as db:
+            if frame.height:
+                self.write_chunk(db, platform, account, frame, base=False, pending=state.since is None)
+            db.execute(
+                "INSERT OR REPLACE INTO pulls VALUES (?, ?, 'purchases', ?, ?, ?, ?, ?, ?)",
+                (
+                    platform,
+                    account,
+                    state.token,
+                    _stamp(state.since),
+                    _stamp(state.started),
+                    _stamp(state.newest),
+                    int(state.ordered),
+                    self._now(),
+                ),
+            )
+
+    def finish_pull(
+        self,
+        platform: str,
+        account: str,
+        purchases: Sequence[Purchase],
+        gone: Iterable[str],
+        *,
+        full: bool,
+        cursor: dt.datetime | None,
+    ) -> None:
+        """The last chunk of a resumable pull: a full pull's pending chunks replace the ledger
+        (as chunks to resolve: pages read twice hold an id twice), the cursor moves, the pull
+        state goes; one transaction."""
+        frame = chunk_frame(purchases, gone)
+        with self._tx() as db:
+            if frame.height:
+                self.write_chunk(db, platform, account, frame, base=False, pending=full)
+            if full:
+                self.clear_ledger(db, platform, account)
+                db.execute(
+                    "UPDATE ledger_chunks SET base=0 WHERE platform=? AND account=? AND base=2",
+                    (platform, account),
+                )
+            db.execute("DELETE FROM pulls WHERE platform=? AND account=?", (platform, account))
+            self._write_cursor(db, platform, account, "purchases", cursor)
+
+    def discard_pull(self, platform: str, account: str) -> None:
+        """Forget an unfinished resumable pull (``sync --full`` starts over)."""
+        with self._tx() as db:
+            self.clear_ledger(db, platform, account, pending=True)
+            db.execute("DELETE FROM pulls WHERE platform=? AND account=?", (platform, account))

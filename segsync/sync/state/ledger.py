@@ -44,6 +44,8 @@ _SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
 }
 #: The rows scoring counts: not retracted, with an amount in cents (the others are judged alone).
 _COUNTED = (pl.col("status") != "retracted") & pl.col("cents").is_not_null()
+#: The ``base`` of a pending chunk (0: a pull's delta, 1: base).
+PENDING = 2
 #: Compact once this many chunks were written since the last compaction ...
 COMPACT_CHUNKS = 16
 #: ... or when they hold this share of the base rows.
@@ -123,9 +125,17 @@ class LedgerStore(StoreBase):
     """The purchase ledger of each account (see the module's docstring)."""
 
     def write_chunk(
-        self, db: sqlite3.Connection, platform: str, account: str, frame: pl.DataFrame, *, base: bool
+        self,
+        db: sqlite3.Connection,
+        platform: str,
+        account: str,
+        frame: pl.DataFrame,
+        *,
+        base: bool,
+        pending: bool = False,
     ) -> None:
-        """Append one chunk inside the caller's transaction."""
+        """Append one chunk inside the caller's transaction (``pending``: part of a full pull
+        still running, which replaces the ledger when it ends and is not read before)."""
         row = db.execute(
             "SELECT COALESCE(MAX(seq), 0) FROM ledger_chunks WHERE platform=? AND account=?",
             (platform, account),
@@ -133,7 +143,7 @@ class LedgerStore(StoreBase):
         seq = int(row[0]) + 1
         db.execute(
             "INSERT INTO ledger_chunks VALUES (?, ?, ?, ?, ?, ?)",
-            (platform, account, seq, int(base), frame.height, self._now()),
+            (platform, account, seq, PENDING if pending else int(base), frame.height, self._now()),
         )
         db.executemany(
             "INSERT INTO ledger_columns VALUES (?, ?, ?, ?, ?)",
@@ -164,14 +174,24 @@ class LedgerStore(StoreBase):
             self.write_chunk(db, platform, account, chunk_frame(purchases), base=True)
         db.execute("DROP TABLE purchases")
 
-    def clear_ledger(self, db: sqlite3.Connection, platform: str, account: str) -> None:
-        db.execute("DELETE FROM ledger_columns WHERE platform=? AND account=?", (platform, account))
-        db.execute("DELETE FROM ledger_chunks WHERE platform=? AND account=?", (platform, account))
+    def clear_ledger(
+        self, db: sqlite3.Connection, platform: str, account: str, *, pending: bool = False
+    ) -> None:
+        """Drop the ledger's chunks (``pending``: those of an unfinished full pull instead)."""
+        which = "base = 2" if pending else "base < 2"
+        db.execute(
+            "DELETE FROM ledger_columns WHERE platform=? AND account=? AND seq IN (SELECT seq FROM "  # noqa: S608
+            f"ledger_chunks WHERE platform=? AND account=? AND {which})",
+            (platform, account, platform, account),
+        )
+        db.execute(
+            f"DELETE FROM ledger_chunks WHERE platform=? AND account=? AND {which}", (platform, account)
+        )  # noqa: S608
 
     def ledger_frame(self, platform: str, account: str, columns: Sequence[str]) -> pl.DataFrame:
         """The resolved ledger (tombstones included), ``columns`` only; row order is not defined."""
         chunks = self._rows(
-            "SELECT seq, base FROM ledger_chunks WHERE platform=? AND account=? ORDER BY seq",
+            "SELECT seq, base FROM ledger_chunks WHERE platform=? AND account=? AND base < 2 ORDER BY seq",
             (platform, account),
         )
         if not chunks:
@@ -265,16 +285,20 @@ class LedgerStore(StoreBase):
         for status, n in frame["status"].value_counts().iter_rows():
             counts[status] = n
         chunks = self._rows(
-            "SELECT COUNT(*) AS n FROM ledger_chunks WHERE platform=? AND account=?", (platform, account)
+            "SELECT SUM(base < 2) AS n, SUM(base = 2) AS pending FROM ledger_chunks "
+            "WHERE platform=? AND account=?",
+            (platform, account),
         )
-        counts["chunks"] = chunks[0]["n"]
+        counts["chunks"] = chunks[0]["n"] or 0
+        counts["pending"] = chunks[0]["pending"] or 0
         return counts
 
     def compact_ledger(self, platform: str, account: str, *, force: bool = False) -> bool:
         """Rewrite the chunks as resolved base chunks, when the ones written since the last
         compaction are many or large (or ``force``). One transaction: a kill leaves either."""
         chunks = self._rows(
-            "SELECT base, rows FROM ledger_chunks WHERE platform=? AND account=?", (platform, account)
+            "SELECT base, rows FROM ledger_chunks WHERE platform=? AND account=? AND base < 2",
+            (platform, account),
         )
         delta = [c["rows"] for c in chunks if not c["base"]]
         based = sum(c["rows"] for c in chunks if c["base"])

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from segsync.core.columns.ledger import LedgerRows
 from segsync.core.models import ContactUpdate, FieldValue, Purchase, RecordFailure
 from segsync.core.report import JobInfo
-from segsync.sync.state.data import DataStore
+from segsync.sync.state.data import DataStore, PullState
 from segsync.sync.state.jobs import JobStore
 from segsync.sync.state.locking import LockStore
 
@@ -91,6 +91,20 @@ class AccountStore:
         self.store.save_purchases(
             self.platform, self.account, purchases, gone, replace_all=replace_all, cursor=cursor
         )
+
+    def pull_state(self) -> PullState | None:
+        return self.store.pull_state(self.platform, self.account)
+
+    def save_pull_chunk(self, purchases: Sequence[Purchase], gone: Iterable[str], state: PullState) -> None:
+        self.store.save_pull_chunk(self.platform, self.account, purchases, gone, state)
+
+    def finish_pull(
+        self, purchases: Sequence[Purchase], gone: Iterable[str], *, full: bool, cursor: dt.datetime | None
+    ) -> None:
+        self.store.finish_pull(self.platform, self.account, purchases, gone, full=full, cursor=cursor)
+
+    def discard_pull(self) -> None:
+        self.store.discard_pull(self.platform, self.account)
 
     # -- per-record failures ----------------------------------------------------------------
 

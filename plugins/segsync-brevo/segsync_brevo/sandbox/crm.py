@@ -53,8 +53,10 @@ class CrmRoutes(Routes):
         stage = req.arg("filters[attributes.deal_stage]")
         linked = req.arg("filters[linkedContactsIds]")
 
+        by_update = sort_by == "last_updated_date" and self.sandbox.honour_deal_sort
+
         def order(deal: Deal) -> tuple[dt.datetime, str]:
-            return (deal.updated if sort_by == "last_updated_date" else deal.created), deal.id
+            return (deal.updated if by_update else deal.created), deal.id
 
         deals = []
         for deal in sorted(self.account.deals.values(), key=order):

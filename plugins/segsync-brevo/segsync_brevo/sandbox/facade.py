@@ -36,7 +36,9 @@ class BrevoSandbox(SandboxBase):
     (general, advanced, extended), ``other_per_hour`` (the hourly bucket's budget),
     ``deals_page_max``, ``retry_after_on_429`` (Brevo is not known to send one),
     ``import_step_seconds`` (an import moves one status step by itself in this long),
-    ``require_import_list`` and ``account_id`` (24 hex digits; by default derived from the key).
+    ``require_import_list``, ``account_id`` (24 hex digits; by default derived from the key) and
+    ``honour_deal_sort``: False makes ``GET /crm/deals`` ignore ``sortBy=last_updated_date`` and
+    answer in creation order (Brevo's docs do not say the sort is honoured on every account).
     """
 
     platform: ClassVar[str] = "brevo"
@@ -59,12 +61,14 @@ class BrevoSandbox(SandboxBase):
         import_step_seconds: float = 10.0,
         require_import_list: bool = True,
         account_id: str | None = None,
+        honour_deal_sort: bool = True,
     ) -> None:
         if rate_tier not in RATE_TIERS:
             raise ValueError(f"rate_tier must be one of {', '.join(RATE_TIERS)}")
         self.rate_tier = rate_tier
         self.other_per_hour = other_per_hour
         self.deals_page_max = deals_page_max
+        self.honour_deal_sort = honour_deal_sort
         self.require_import_list = require_import_list
         #: OAuth and other calls outside /v3 (the SDK must never make them).
         self.foreign_calls = 0
