@@ -400,9 +400,7 @@ class _Job(ApplyPhase):
             saved = None
         if saved is not None:
             log.info("%s: resuming the purchase pull where the last job left it", self.name)
-            pull = ResumablePull.resume(
-                self.state, saved, self.purchase_chunk, lambda: tokens.get("purchases")
-            )
+            pull = ResumablePull.resume(self.state, saved, self.purchase_chunk, token)
             return pull, platform.iter_purchases(saved.since, resume=saved.token)
         since = None if self.full else self.state.cursor()
         pull = ResumablePull(self.state, since, self.purchase_chunk, token)

@@ -18,6 +18,8 @@ from segsync_brevo.session import BrevoSession, flat, not_found
 MEMBERSHIP_BATCH = 150
 #: Brevo's largest page for lists, folders and list members.
 LISTS_PAGE = 50
+#: Seconds a listing of the account's lists is trusted for lookups by name.
+INDEX_MAX_AGE = 300.0
 MEMBERS_PAGE = 500
 
 
@@ -36,6 +38,7 @@ class Lists:
         self.folder_id: int | None = None
         self.import_list_id: int | None = None
         self._lists: list[dict[str, Any]] | None = None
+        self._listed_at = 0.0
 
     def _ensure(
         self, operation: str, find: Iterator[Mapping[str, Any]], name: str, create: Callable[[], Any]
@@ -99,8 +102,12 @@ class Lists:
             self.import_list_id = self.session.runner.retrying("import_list.ensure", find_or_create)
         return self.import_list_id
 
-    def _index(self, *, refresh: bool = False) -> list[dict[str, Any]]:
-        if self._lists is None or refresh:
+    def _index(self) -> list[dict[str, Any]]:
+        """Every list of the account, read at most once a :data:`INDEX_MAX_AGE` (a first sync
+        looked up 15 segments' lists with 15 full listings), kept current with our creates."""
+        now = self.session.runner.clock.now()
+        if self._lists is None or now - self._listed_at > INDEX_MAX_AGE:
+            self._listed_at = now
             sdk = self.session.sdk
             lists = self.session.paged(
                 "lists.list",
@@ -115,7 +122,7 @@ class Lists:
 
     def find(self, name: str) -> RemoteList | None:
         """The list with exactly this name; with duplicates, the oldest in segsync's folder."""
-        matches = [i for i in self._index(refresh=True) if i.get("name") == name]
+        matches = [i for i in self._index() if i.get("name") == name]
         if not matches:
             return None
         folder = self.folder_id
@@ -133,6 +140,8 @@ class Lists:
             ).body
         except PermanentError as exc:
             if not_found(exc):
+                if self._lists is not None:  # seen gone: a lookup by name must not find it
+                    self._lists = [i for i in self._lists if str(i.get("id")) != list_id]
                 return None
             raise
         return remote_list(body)
@@ -146,15 +155,22 @@ class Lists:
                 "[platforms.brevo] import_list_name"
             )
         folder = self.folder()
-        self._lists = None  # whatever happens, the next lookup must see this create
         sdk = self.session.sdk
-        body = self.session.call(
-            "lists.create",
-            lambda: sdk.contacts.with_raw_response.create_list(
-                folder_id=folder, name=spec.name, request_options=NO_RETRY
-            ),
-            write=True,
-        ).body
+        try:
+            body = self.session.call(
+                "lists.create",
+                lambda: sdk.contacts.with_raw_response.create_list(
+                    folder_id=folder, name=spec.name, request_options=NO_RETRY
+                ),
+                write=True,
+            ).body
+        except BaseException:
+            self._lists = None  # it may have been made: the next lookup must list again
+            raise
+        if self._lists is not None:
+            self._lists.append(
+                {"id": body["id"], "name": spec.name, "folderId": folder, "uniqueSubscribers": 0}
+            )
         return RemoteList(id=str(body["id"]), name=spec.name, size=0)
 
     def members(self, list_id: str) -> Iterator[str]:

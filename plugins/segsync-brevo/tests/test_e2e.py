@@ -36,6 +36,7 @@ from segsync import (
     SyncPaused,
     TransientError,
 )
+from segsync.sandbox import FaultPlan
 from segsync.sync.platform import PlatformSettings
 from segsync_brevo.config import BrevoSettings
 from segsync_brevo.platform import BrevoPlatform
@@ -378,6 +379,32 @@ def test_lists_live_in_the_segsync_folder_and_are_found_by_name_and_id(platform,
     with pytest.raises(ConfigError, match="imports into"):
         platform.create_list(ListSpec(key="y", name="segsync · synced contacts"), dynamic=False)
     assert sandbox.snapshot()["list_names"] == ["segsync · Champions"]
+
+
+def test_a_first_sync_lists_the_accounts_lists_once_for_all_its_segments(sandbox, clock, tmp_path):
+    from segsync.testing import StateFile
+
+    platform = connect(sandbox, clock)
+    result = StateFile(tmp_path / "state.db", clock=clock).sync(platform, as_of=dt.date(2026, 1, 15))
+    ops = platform.runner.stats.per_operation
+    created = ops["lists.create"]
+    assert created == len(result.desired.lists) + 1  # the segments' lists and the import list
+    assert ops["lists.list"] == 1, "one listing serves every lookup; creates keep it current"
+    names = sandbox.snapshot()["list_names"]
+    assert len(names) == len(set(names)) == created - 1, "no list made twice (the import list aside)"
+
+
+def test_a_list_create_whose_answer_was_lost_is_found_by_the_next_lookup(platform, sandbox):
+    assert platform.find_list("segsync · Champions") is None  # the listing is now cached
+    platform.lists.folder()  # made first, so the fault meets the list create
+    sandbox.server.set_faults(
+        FaultPlan(script=["lost_response"], methods=["POST"], path_pattern=r"^/v3/contacts/lists$")
+    )
+    with pytest.raises(TransientError), platform.runner.at_most_once():
+        platform.create_list(ListSpec(key="champions", name="segsync · Champions"), dynamic=False)
+    found = platform.find_list("segsync · Champions")
+    assert found is not None, "the lookup listed again: Brevo made the list"
+    assert platform.runner.stats.per_operation["lists.list"] == 2
 
 
 def test_memberships_split_at_150_and_sort_out_refusals(platform, sandbox):
