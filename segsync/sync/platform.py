@@ -123,8 +123,9 @@ class Platform(Protocol):
     secret_env: ClassVar[str]
     #: True when contacts carry their list memberships inline (no member reads needed).
     memberships_inline: ClassVar[bool]
-    #: True when ``iter_purchases(since=...)`` returns only what changed since then.
-    incremental_purchases: ClassVar[bool]
+    #: True when ``iter_purchases(since=...)`` returns only what changed since then (a class
+    #: default is fine; an instance may set it from its settings).
+    incremental_purchases: bool
 
     limits: PlatformLimits
     runner: CallRunner

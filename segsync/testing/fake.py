@@ -99,7 +99,7 @@ class FakePlatform:
     secret_env: ClassVar[str] = "SEGSYNC_FAKE_TOKEN"  # noqa: S105 - an env var name
     memberships_inline: ClassVar[bool] = False
     dynamic_lists: bool = False  # set per instance from settings where the CRM can
-    incremental_purchases: ClassVar[bool] = True
+    incremental_purchases: bool = True
 
     def __init__(
         self, crm: FakeCRM, *, runner: CallRunner, settings: FakeSettings | None = None, token: str = ""

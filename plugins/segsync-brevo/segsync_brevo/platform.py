@@ -84,7 +84,7 @@ class BrevoPlatform:
     secret_env: ClassVar[str] = SECRET_ENV
     memberships_inline: ClassVar[bool] = True
     dynamic_lists: bool = False  # Brevo lists never keep their own members
-    incremental_purchases: ClassVar[bool] = True
+    incremental_purchases: bool = True
 
     def __init__(self, settings: BrevoSettings, client: BrevoClient, runner: CallRunner) -> None:
         self.settings = settings

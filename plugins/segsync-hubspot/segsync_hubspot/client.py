@@ -38,6 +38,8 @@ from segsync_hubspot.config import HubSpotSettings
 
 PLATFORM = "hubspot"
 BUCKET = "default"
+#: CRM search has its own per-second limit, outside the ten-secondly one (crm-api-facts §1.4).
+SEARCH_BUCKET = "search"
 
 #: urllib3 must not retry either: connect/read errors, redirects and statuses all surface at once,
 #: so each runner attempt is exactly one HTTP request.
@@ -53,6 +55,7 @@ _APIS: dict[str, tuple[str, ...]] = {
     "contacts": ("crm", "contacts", "basic_api"),
     "contacts_batch": ("crm", "contacts", "batch_api"),
     "deals": ("crm", "deals", "basic_api"),
+    "deals_search": ("crm", "deals", "search_api"),
     "pipelines": ("crm", "pipelines", "pipelines_api"),
     "associations": ("crm", "associations", "v4", "batch_api"),
     "properties": ("crm", "properties", "core_api"),
@@ -238,6 +241,7 @@ class HubSpotClient:
         *args: Any,
         write: bool = False,
         ok: tuple[int, ...] = (200,),
+        bucket: str = BUCKET,
         **kwargs: Any,
     ) -> Any:
         """Run one SDK method through the runner; return its answer as wire JSON.
@@ -261,7 +265,7 @@ class HubSpotClient:
                 raise self._unusable(cls, operation, status, ok)
             return sdk_api.api_client.sanitize_for_serialization(data)
 
-        return self.runner.call(operation, attempt, bucket=BUCKET, write=write)
+        return self.runner.call(operation, attempt, bucket=bucket, write=write)
 
     @staticmethod
     def _unusable(

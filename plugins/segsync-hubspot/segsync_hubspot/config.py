@@ -45,6 +45,15 @@ class HubSpotSettings(PlatformSettings):
             "amount_in_home_currency) get this currency, others keep deal_currency_code"
         ),
     )
+    incremental: bool = Field(
+        True,
+        description="after a full pull, read only the deals changed since (CRM search); "
+        "false reads every deal on every sync",
+    )
+    search_per_second: int = Field(4, ge=1, description="CRM search requests a second (crm-api-facts §1.4)")
+    search_result_cap: int = Field(
+        10_000, ge=200, description="results one search can page through; past it the pull restarts the query"
+    )
     deal_pipelines: tuple[str, ...] = Field(
         (), description="pipeline ids whose closed-won deals count as purchases (default: all pipelines)"
     )

@@ -41,7 +41,7 @@ from segsync import (
     WriteResult,
 )
 from segsync_hubspot import mapping
-from segsync_hubspot.client import PLATFORM, HubSpotClient
+from segsync_hubspot.client import PLATFORM, SEARCH_BUCKET, HubSpotClient
 from segsync_hubspot.config import HubSpotSettings
 from segsync_hubspot.pulls import ASSOCIATION_BATCH, PAGE_SIZE, Pulls, pages
 
@@ -121,13 +121,14 @@ class HubSpotPlatform:
     secret_env: ClassVar[str] = "SEGSYNC_HUBSPOT_TOKEN"  # noqa: S105 - a variable name, not a secret
     memberships_inline: ClassVar[bool] = False
     dynamic_lists: bool = False  # set per instance from settings where the CRM can
-    incremental_purchases: ClassVar[bool] = False
+    incremental_purchases: bool = True
 
     def __init__(self, settings: HubSpotSettings, client: HubSpotClient) -> None:
         self.settings = settings
         self.client = client
         self.runner: CallRunner = client.runner
         self.limits = PlatformLimits(write_batch=WRITE_BATCH, membership_batch=settings.membership_batch)
+        self.incremental_purchases = settings.incremental
         # DYNAMIC lists filter on the segment property: HubSpot keeps their members itself.
         self.dynamic_lists = settings.list_type == "DYNAMIC"
         self.pulls = Pulls(settings, client)
@@ -141,7 +142,8 @@ class HubSpotPlatform:
             "default": [
                 RateWindow(requests=hs.rate_limit_per_10s, seconds=10.0),
                 RateWindow(requests=hs.rate_limit_per_day, seconds=86_400.0),
-            ]
+            ],
+            SEARCH_BUCKET: [RateWindow(requests=hs.search_per_second, seconds=1.0)],
         }
 
     @classmethod
@@ -228,7 +230,8 @@ class HubSpotPlatform:
         return self.pulls.contacts(properties, managed, lists)
 
     def iter_purchases(self, since: dt.datetime | None) -> Iterator[Purchase | PurchaseRetracted | Rejection]:
-        """Closed-won deals, one purchase per associated contact; always a full read."""
+        """Closed-won deals, one purchase per associated contact; with ``since`` (and the
+        ``incremental`` setting), the deals changed since then, by CRM search."""
         return self.pulls.purchases(since)
 
     # -- fields --------------------------------------------------------------------------

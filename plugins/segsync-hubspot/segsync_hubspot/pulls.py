@@ -24,6 +24,7 @@ from segsync import (
 from segsync_hubspot import mapping
 from segsync_hubspot.client import PLATFORM, HubSpotClient
 from segsync_hubspot.config import HubSpotSettings
+from segsync_hubspot.search import ChangedDeals
 
 PAGE_SIZE = 100  # GET page maximum for CRM objects
 ASSOCIATION_BATCH = 1000  # v4 association batch read maximum (since 2025-02-10)
@@ -61,13 +62,17 @@ class Pulls:
                     yield mapping.contact_from_record(record, properties, managed)
 
     def purchases(self, since: dt.datetime | None) -> Iterator[Purchase | PurchaseRetracted | Rejection]:
-        """Closed-won deals, one purchase per associated contact; always a full read.
+        """Closed-won deals, one purchase per associated contact.
 
-        GET pages have no modified-since filter and search stops at 10,000 results, so every
-        pull is complete and ``since`` is ignored (``incremental_purchases`` is False).
+        Without ``since`` (or with the ``incremental`` setting off), every deal, in GET pages.
+        With it, the deals changed since then (:mod:`segsync_hubspot.search`): won ones as
+        purchases, the others retracted, then every deal archived since then retracted.
         """
         pipelines = self.client.call("pipelines.list", "pipelines", "get_all", "deals")
         won = mapping.won_stage_ids(pipelines.get("results") or (), self.settings.deal_pipelines)
+        if since is not None and self.settings.incremental:
+            yield from self._changed(since, won)
+            return
 
         def fetch(after: str | None) -> Mapping[str, Any]:
             kw: dict[str, Any] = {
@@ -89,6 +94,35 @@ class Pulls:
                 del pending[:ASSOCIATION_BATCH]
         if pending:
             yield from self._purchases(pending)
+
+    def _changed(
+        self, since: dt.datetime, won: frozenset[str]
+    ) -> Iterator[Purchase | PurchaseRetracted | Rejection]:
+        changed = ChangedDeals(self.client, self.settings.search_result_cap, list(mapping.DEAL_PROPERTIES))
+        for batch in changed.batches(since, ASSOCIATION_BATCH):
+            keep = [d for d in batch if str((d.get("properties") or {}).get("dealstage")) in won]
+            kept = {str(d["id"]) for d in keep}
+            # a batch is in modification order: retractions and purchases stay in it
+            yield from (PurchaseRetracted(id=str(d["id"])) for d in batch if str(d["id"]) not in kept)
+            if keep:
+                yield from self._purchases(keep)
+        yield from (PurchaseRetracted(id=i) for i in self._archived_since(since))
+
+    def _archived_since(self, since: dt.datetime) -> Iterator[str]:
+        """Ids of deals archived (deleted) since ``since``: the archived listing, read whole
+        (it has no filter), kept to those archived after the cursor."""
+
+        def fetch(after: str | None) -> Mapping[str, Any]:
+            kw: dict[str, Any] = {"limit": PAGE_SIZE, "properties": ["hs_object_id"], "archived": True}
+            if after:
+                kw["after"] = after
+            return self.client.call("deals.archived", "deals", "get_page", **kw)  # type: ignore[no-any-return]
+
+        for page in pages("deals.archived", fetch):
+            for deal in page.get("results") or ():
+                stamp = mapping.parse_datetime(deal.get("archivedAt"))
+                if stamp is None or stamp >= since:
+                    yield str(deal["id"])
 
     def _purchases(self, deals: Sequence[Mapping[str, Any]]) -> Iterator[Purchase | Rejection]:
         contacts = self._deal_contacts([str(d["id"]) for d in deals])

@@ -53,10 +53,11 @@ def test_bad_settings_are_refused(settings: dict[str, object]) -> None:
 
 def test_rate_buckets_follow_the_settings() -> None:
     buckets = HubSpotPlatform.rate_buckets(
-        HubSpotSettings(rate_limit_per_10s=100, rate_limit_per_day=250_000)
+        HubSpotSettings(rate_limit_per_10s=100, rate_limit_per_day=250_000, search_per_second=3)
     )
     assert buckets == {
-        "default": [RateWindow(requests=100, seconds=10.0), RateWindow(requests=250_000, seconds=86_400.0)]
+        "default": [RateWindow(requests=100, seconds=10.0), RateWindow(requests=250_000, seconds=86_400.0)],
+        "search": [RateWindow(requests=3, seconds=1.0)],
     }
 
 

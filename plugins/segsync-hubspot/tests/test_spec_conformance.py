@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from segsync import (
     PermanentError,
     PermissionDenied,
     Purchase,
+    PurchaseRetracted,
 )
 from segsync.sandbox import FaultPlan, SeedData
 from segsync.testing import SandboxWorld
@@ -80,6 +82,7 @@ EXCHANGES = {
     ("PATCH", "/crm/v3/properties/contacts/{name}", 200),
     ("POST", "/crm/v3/lists/", 200),
     ("POST", "/crm/v3/lists/", 400),
+    ("POST", "/crm/v3/objects/deals/search", 200),
     ("POST", "/crm/v3/objects/contacts/batch/update", 200),
     ("POST", "/crm/v3/objects/contacts/batch/update", 207),
     ("POST", "/crm/v3/objects/contacts/batch/update", 400),
@@ -226,6 +229,20 @@ def faults(make_sandbox: MakeSandbox, make_platform: MakePlatform, data: SeedDat
     assert platform.runner.stats.retries >= 6
 
 
+def incremental_pull(make_sandbox: MakeSandbox, make_platform: MakePlatform, data: SeedData) -> None:
+    """A full pull, then the changes since: a new deal, a lost one, a deleted one."""
+    sandbox = make_sandbox(data)
+    platform = make_platform(sandbox)
+    first = [r for r in platform.iter_purchases(None) if isinstance(r, Purchase)]
+    cursor = max(p.modified_at for p in first if p.modified_at)
+    sandbox.clock.advance(60)
+    sandbox.add_purchase("107", Decimal("42.00"), dt.datetime(2026, 1, 10, tzinfo=dt.UTC))
+    sandbox.set_deal_stage("5001", "closedlost")
+    sandbox.archive_deal("5002")
+    changes = list(platform.iter_purchases(cursor + dt.timedelta(seconds=1)))
+    assert {r.id for r in changes if isinstance(r, PurchaseRetracted)} == {"5001", "5002"}
+
+
 def engine_sync(traffic_log: Path, workdir: Path) -> None:
     """The engine's own call patterns: the reliability harness's clean sync and idle re-sync."""
     world = lambda: SandboxWorld(HubSpotPlatform, settings={"timeout": 0.5}, traffic_log=traffic_log)  # noqa: E731
@@ -259,6 +276,7 @@ def test_segsyncs_traffic_conforms(
     deals_all_with_contacts(make_sandbox, make_platform)
     refusals(make_sandbox, make_platform, small_data)
     faults(make_sandbox, make_platform, small_data)
+    incremental_pull(make_sandbox, make_platform, small_data)
     engine_sync(traffic_log, tmp_path)
 
     exchanges = [json.loads(line) for line in traffic_log.read_text(encoding="utf-8").splitlines()]

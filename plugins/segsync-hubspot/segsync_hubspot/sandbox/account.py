@@ -67,6 +67,7 @@ class Record:
     updated_at: str
     archived: bool = False
     contacts: list[str] = field(default_factory=list)  # deals only: associated contact ids
+    archived_at: str = ""
 
     def json(self, names: Iterable[str], associations: Sequence[str] | None = None) -> dict[str, Any]:
         """The API shape; ``associations`` (deals only) adds the inline contact ids."""
@@ -79,6 +80,8 @@ class Record:
             "updatedAt": self.updated_at,
             "archived": self.archived,
         }
+        if self.archived:
+            body["archivedAt"] = self.archived_at
         if associations:
             body["associations"] = {
                 "contacts": {"results": [{"id": c, "type": "deal_to_contact"} for c in associations]}

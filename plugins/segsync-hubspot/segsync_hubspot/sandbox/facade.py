@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from segsync import Clock
 from segsync.sandbox import FaultPlan, SandboxBase, SeedData, SeedRules
-from segsync_hubspot.sandbox.account import HOME_PIPELINE, SEED_RULES, Account, HubList
+from segsync_hubspot.sandbox.account import HOME_PIPELINE, SEED_RULES, Account, HubList, Record
 from segsync_hubspot.sandbox.server import DAY, TEN_SECONDS, HubSpotServer
 from segsync_hubspot.sandbox.values import Property, check_options, iso, stored_options
 
@@ -56,8 +56,14 @@ class HubSpotSandbox(SandboxBase):
         managed_group: str = "segsync",
         wall_clock: Callable[[], dt.datetime] | None = None,
         account_id: str | None = None,
+        search_per_second: int = 4,
+        search_cap: int = 10_000,
+        bump_on_association: bool = False,
     ) -> None:
         self.rate_limit = rate_limit
+        self.search_per_second = search_per_second
+        self.search_cap = search_cap
+        self.bump_on_association = bump_on_association
         self.daily_limit = daily_limit
         self.scopes: frozenset[str] | None = frozenset(scopes) if scopes is not None else None
         self.association_page_size = association_page_size
@@ -82,7 +88,11 @@ class HubSpotSandbox(SandboxBase):
         return "a HubSpot portal id is a positive 32-bit integer"
 
     def rate_windows(self) -> Mapping[str, Sequence[tuple[int, float]]]:
-        return {"ten_secondly": [(self.rate_limit, TEN_SECONDS)], "daily": [(self.daily_limit, DAY)]}
+        return {
+            "ten_secondly": [(self.rate_limit, TEN_SECONDS)],
+            "daily": [(self.daily_limit, DAY)],
+            "search": [(self.search_per_second, 1.0)],
+        }
 
     @property
     def retry_after_header(self) -> bool:
@@ -121,11 +131,45 @@ class HubSpotSandbox(SandboxBase):
             return deal.id
 
     def associate(self, deal_id: str, contact_id: str) -> None:
-        """Add one more contact to a deal (deals bought by several people)."""
+        """Add one more contact to a deal (deals bought by several people). Whether that moves
+        the deal's ``hs_lastmodifieddate`` is unconfirmed: only with ``bump_on_association``."""
         with self.server.lock:
-            contacts = self.account.deals[deal_id].contacts
-            if contact_id not in contacts:
-                contacts.append(contact_id)
+            deal = self.account.deals[deal_id]
+            if contact_id not in deal.contacts:
+                deal.contacts.append(contact_id)
+                if self.bump_on_association:
+                    self._touch(deal)
+
+    def set_deal_stage(self, deal_id: str, stage: str) -> None:
+        """Move a deal to another stage (``closedwon``, ``closedlost``...), as a user would."""
+        with self.server.lock:
+            deal = self.account.deals[deal_id]
+            deal.properties["dealstage"] = stage
+            self._touch(deal)
+
+    def set_deal_amount(self, deal_id: str, amount: Decimal) -> None:
+        with self.server.lock:
+            deal = self.account.deals[deal_id]
+            deal.properties["amount"] = deal.properties["amount_in_home_currency"] = format(amount, "f")
+            self._touch(deal)
+
+    def archive_deal(self, deal_id: str) -> None:
+        """Delete a deal: HubSpot archives it (gone from pages and search, in ``archived=true``)."""
+        with self.server.lock:
+            deal = self.account.deals[deal_id]
+            deal.archived = True
+            deal.archived_at = iso(self.now())
+
+    def bulk_touch_deals(self, deal_ids: Iterable[str]) -> None:
+        """An import that modifies many deals in one instant: one timestamp for all."""
+        with self.server.lock:
+            stamp = iso(self.now())
+            for i in deal_ids:
+                deal = self.account.deals[i]
+                deal.properties["hs_lastmodifieddate"] = deal.updated_at = stamp
+
+    def _touch(self, deal: Record) -> None:
+        deal.properties["hs_lastmodifieddate"] = deal.updated_at = iso(self.now())
 
     def delete_contact(self, contact_id: str) -> None:
         """Archive the contact: gone from pages, lists and associations, as in HubSpot."""

@@ -22,6 +22,7 @@ from segsync_hubspot.sandbox.account import Account
 from segsync_hubspot.sandbox.lists import ListRoutes
 from segsync_hubspot.sandbox.properties import PropertyRoutes
 from segsync_hubspot.sandbox.records import RecordRoutes
+from segsync_hubspot.sandbox.search import SearchRoutes
 from segsync_hubspot.sandbox.wire import Endpoint, error
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ TEN_SECONDS = 10.0
 DAY = 86_400.0
 #: HubSpot's two windows: every request counts in both, the 10-second one first.
 BUCKETS = ("ten_secondly", "daily")
+SEARCH_BUCKETS = ("search", "daily")
 
 
 class HubSpotServer(SandboxServer):
@@ -49,7 +51,7 @@ class HubSpotServer(SandboxServer):
     ) -> None:
         self.account: Account = sandbox.account
         self._scopes: list[tuple[str, re.Pattern[str], tuple[str, ...]]] = []
-        self._groups = (RecordRoutes(self), PropertyRoutes(self), ListRoutes(self))
+        self._groups = (RecordRoutes(self), SearchRoutes(self), PropertyRoutes(self), ListRoutes(self))
         super().__init__(sandbox, port=port, traffic_log=traffic_log, faults=faults, clock=clock)
 
     def _endpoints(self) -> Iterable[Endpoint]:
@@ -107,7 +109,12 @@ class HubSpotServer(SandboxServer):
     # -- rate limits -------------------------------------------------------------------------
 
     def buckets_for(self, req: Request) -> Sequence[str]:
-        return BUCKETS
+        # search has its own per-second limit and is exempt from the ten-secondly one (§1.4)
+        return (
+            SEARCH_BUCKETS
+            if req.method == "POST" and req.path.endswith("/search") and "/objects/" in req.path
+            else BUCKETS
+        )
 
     def _limit_headers(
         self, limit: int, remaining: int, daily_remaining: int | None = None
@@ -123,6 +130,8 @@ class HubSpotServer(SandboxServer):
         return headers
 
     def rate_headers(self, takes: Mapping[str, RateTake]) -> dict[str, str]:
+        if "ten_secondly" not in takes:
+            return {}  # whether search answers carry rate headers is unconfirmed: none
         ten, day = takes["ten_secondly"], takes["daily"]
         return self._limit_headers(ten.limit, ten.remaining, day.remaining)
 
@@ -138,6 +147,8 @@ class HubSpotServer(SandboxServer):
         return Response(429, body, headers)
 
     def too_many(self, req: Request, take: RateTake, takes: Mapping[str, RateTake]) -> Response:
+        if take.bucket == "search":
+            return self._too_many("SECONDLY", {})
         if take.bucket == "ten_secondly":
             return self._too_many("TEN_SECONDLY_ROLLING", self._limit_headers(take.limit, 0))
         ten = takes["ten_secondly"]
