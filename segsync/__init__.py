@@ -61,7 +61,9 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("CostKind", "RateWindow"), "segsync.core.cost"),
     # The columnar forms of features and operators (see docs/plugins/plugin-hooks.md).
     **dict.fromkeys(("Column", "Frame"), "segsync.core.columns"),
-    **dict.fromkeys(("Platform", "PlatformLimits", "PlatformSettings"), "segsync.sync.platform"),
+    **dict.fromkeys(
+        ("Platform", "PlatformLimits", "PlatformSettings", "ResumablePurchases"), "segsync.sync.platform"
+    ),
     **dict.fromkeys(("CallRunner", "Clock", "RetryPolicy", "SystemClock"), "segsync.sync.runner"),
     **dict.fromkeys(("error_class", "header", "header_count", "header_number"), "segsync.sync.http"),
     **dict.fromkeys(
@@ -138,7 +140,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from segsync.project.manifest import PlatformManifest, load_platform_manifest
     from segsync.sync.http import error_class, header, header_count, header_number
     from segsync.sync.paging import CursorPaging, OffsetCursor, OffsetPaging, PageGuard, after_token
-    from segsync.sync.platform import Platform, PlatformLimits, PlatformSettings
+    from segsync.sync.platform import Platform, PlatformLimits, PlatformSettings, ResumablePurchases
     from segsync.sync.runner import CallRunner, Clock, RetryPolicy, SystemClock
 
 __all__ = [
@@ -191,6 +193,7 @@ __all__ = [
     "Rejection",
     "RemoteField",
     "RemoteList",
+    "ResumablePurchases",
     "RetriableError",
     "RetryPolicy",
     "SegsyncError",

@@ -88,7 +88,9 @@ def _project_commands(add: Add) -> None:
     p = add("sync", "apply: create fields and lists, write values and memberships (resumable)", cmd_sync)
     _project_opts(p)
     p.add_argument(
-        "--full", action="store_true", help="ignore cursors and caches: pull and compare everything"
+        "--full",
+        action="store_true",
+        help="ignore the purchase cursor (and drop an unfinished pull): pull and compare everything",
     )
     p.add_argument(
         "--retry-failed", action="store_true", help="retry records that failed too often and were parked"

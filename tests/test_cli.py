@@ -362,7 +362,8 @@ def test_plan_that_spends_brevos_hourly_budget_says_what_it_means(capsys, projec
     status, out, err = run(capsys, "plan", "--as-of", AS_OF.isoformat())
     assert status == 75
     assert "takes more than 60 min" in out
-    assert "Run `segsync plan` again in" in out
+    assert "A plan keeps nothing it pulls" in out  # it never writes the ledger a sync owns
+    assert "run `segsync sync`, which saves its pull as it goes" in out
     errors = [line for line in err.splitlines() if not line.startswith("pull_")]  # progress lines
     assert len(errors) == 1
     assert "rate budget is spent" in errors[0]

@@ -648,6 +648,21 @@ def test_purchases_are_pulled_incrementally_and_retractions_applied(env):
     assert env.values("108")["segsync_tier"] == "new"
 
 
+def test_a_dry_run_pulls_into_a_copy_of_the_ledger_and_leaves_the_real_one_alone(env):
+    assert env.sync().desired.values["100"]["segsync_orders"] is None
+    cursor = env.store.cursor("fake", ACCOUNT)
+    before = env.store.purchases("fake", ACCOUNT)
+    chunks = env.store.ledger_counts("fake", ACCOUNT)
+    env.clock.advance(60)
+    env.crm.add_purchase("100", Decimal("9.99"), dt.datetime(2026, 1, 12, 12, tzinfo=dt.UTC))
+    plan = env.sync(dry_run=True)
+    assert plan.desired.values["100"]["segsync_orders"] == 1, "the plan counts the new purchase"
+    assert env.store.purchases("fake", ACCOUNT) == before
+    assert env.store.cursor("fake", ACCOUNT) == cursor
+    assert env.store.ledger_counts("fake", ACCOUNT) == chunks
+    assert env.sync().report.purchases_pulled >= 1, "the real sync still pulls it"
+
+
 def test_full_ignores_the_cursor_and_rebuilds_the_cache(env):
     env.sync()
     env.crm.delete_deal("D2-0")  # a deletion the incremental pull reports as a retraction

@@ -257,15 +257,14 @@ def _explain_paused_plan(project: Project, name: str, paused: SyncPaused) -> Non
     longest = max((w.seconds for ws in windows for w in ws), default=0.0)
     with StateStore(project.config.state_path) as store:
         jobs = store.recent_jobs(1, platform=name)
-        cached = len(store.purchases(name, jobs[0].account)) if jobs else 0
     spent = jobs[0].calls if jobs else 0
     print(
-        f"== {name}: the dry run spent the account's rate budget while pulling ({spent} calls; "
-        f"{cached} purchases pulled so far are cached).\n"
+        f"== {name}: the dry run spent the account's rate budget while pulling ({spent} calls).\n"
         f"  A first full sync of this account takes more than {human_duration(longest)}: "
         "pulling alone outlasts one budget window.\n"
-        f"  Run `segsync plan` again in {human_duration(paused.resume_after)} to continue the count, "
-        "or `segsync sync`, which resumes the same way until it is done."
+        "  A plan keeps nothing it pulls (it never writes the state a sync owns), so it cannot get "
+        "further: run `segsync sync`, which saves its pull as it goes and resumes it "
+        f"(the budget is back in {human_duration(paused.resume_after)}), then plan again."
     )
 
 

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, TypeVar
 
 from segsync.core.columns.ledger import PurchaseLedger
@@ -52,7 +54,7 @@ from segsync.sync.apply import ApplyPhase
 from segsync.sync.hooks import Hooks as Hooks  # re-exported: run_sync takes it
 from segsync.sync.platform import Platform, PurchaseRecord, ResumablePurchases
 from segsync.sync.pull import PurchasePull, ResumablePull
-from segsync.sync.state import AccountLedger, StateStore, scrub
+from segsync.sync.state import AccountLedger, AccountStore, StateStore, scrub
 
 log = logging.getLogger("segsync.engine")  # a stable name for log filters
 T = TypeVar("T")
@@ -176,6 +178,10 @@ class _Job(ApplyPhase):
         self.store = store
         self.account = account
         self.state = store.account(platform.name, account)
+        #: Where purchase pulls are saved: the account's ledger, or a dry run's scratch copy.
+        self.ledger_state = self.state
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self._scratch_store: StateStore | None = None
         self.as_of = as_of
         self.hooks = hooks
         self.dry_run = dry_run
@@ -203,6 +209,8 @@ class _Job(ApplyPhase):
             taken = self.state.acquire_lock()
             if taken is not None:
                 log.warning("%s: job %s died holding the lock; taking over and resuming", self.name, taken)
+        else:
+            self.ledger_state = self._scratch_ledger()
         try:
             self.info = self.state.start_job(as_of=self.as_of, dry_run=self.dry_run, full=self.full)
         except BaseException:
@@ -240,7 +248,25 @@ class _Job(ApplyPhase):
         self.store.finish_job(self.report)
         if not self.dry_run:
             self.state.release_lock()
+        self._close_scratch()
         self._notify("sync_finished", lambda h: h.sync_finished(self.report))
+
+    def _scratch_ledger(self) -> AccountStore:
+        """A dry run pulls purchases into a copy of the account's ledger: it takes no lock, so
+        it must never write the ledger (or its cursor) that a running sync owns."""
+        self._scratch = tempfile.TemporaryDirectory(prefix="segsync-plan-")
+        scratch = StateStore(Path(self._scratch.name) / "plan.db", wall_clock=self.store.wall_clock)
+        scratch.copy_ledger(self.store.path, self.state.platform, self.state.account)
+        self._scratch_store = scratch
+        return scratch.account(self.state.platform, self.state.account)
+
+    def _close_scratch(self) -> None:
+        if self._scratch_store is not None:
+            self._scratch_store.close()
+            self._scratch_store = None
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
 
     def _notify(self, hook: str, call: Callable[[Hooks], None]) -> None:
         """Tell plugins; a plugin that raises is logged, never allowed to fail the sync."""
@@ -370,14 +396,14 @@ class _Job(ApplyPhase):
                 pull.add(rec)
                 if pull.pulled and pull.pulled % 100 == 0:
                     self._tick("pull_purchases", pull.pulled)
-        except Exception:
+        except (Exception, KeyboardInterrupt):  # Ctrl-C keeps the pages read, as a pause does
             pull.interrupted()
             raise
         pull.finish()
         self.report.purchases_pulled = pull.pulled
         self._tick("pull_purchases", pull.pulled, pull.pulled)
-        self.state.compact_ledger()
-        return self.state.ledger()
+        self.ledger_state.compact_ledger()
+        return self.ledger_state.ledger()
 
     def _purchase_pull(self) -> tuple[PurchasePull | ResumablePull, Iterator[PurchaseRecord]]:
         """The pull to run: resumed from a saved page token, or from the cursor (a full one
@@ -385,25 +411,24 @@ class _Job(ApplyPhase):
         platform = self.platform
         incremental = platform.incremental_purchases
         if not (incremental and isinstance(platform, ResumablePurchases)):
-            since = None if self.full or not incremental else self.state.cursor()
-            return PurchasePull(self.state, since, incremental, self.purchase_chunk), platform.iter_purchases(
-                since
-            )
+            since = None if self.full or not incremental else self.ledger_state.cursor()
+            plain = PurchasePull(self.ledger_state, since, incremental, self.purchase_chunk)
+            return plain, platform.iter_purchases(since)
         tokens = platform.resume_tokens
 
         def token() -> str | None:
             return tokens.get("purchases")
 
-        saved = self.state.pull_state()
+        saved = self.ledger_state.pull_state()
         if saved is not None and self.full:
-            self.state.discard_pull()
+            self.ledger_state.discard_pull()
             saved = None
         if saved is not None:
             log.info("%s: resuming the purchase pull where the last job left it", self.name)
-            pull = ResumablePull.resume(self.state, saved, self.purchase_chunk, token)
+            pull = ResumablePull.resume(self.ledger_state, saved, self.purchase_chunk, token)
             return pull, platform.iter_purchases(saved.since, resume=saved.token)
-        since = None if self.full else self.state.cursor()
-        pull = ResumablePull(self.state, since, self.purchase_chunk, token)
+        since = None if self.full else self.ledger_state.cursor()
+        pull = ResumablePull(self.ledger_state, since, self.purchase_chunk, token)
         return pull, platform.iter_purchases(since)
 
     # -- observing ------------------------------------------------------------------------

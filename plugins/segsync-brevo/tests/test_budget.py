@@ -169,7 +169,7 @@ def test_a_first_sync_finishes_across_budget_windows_when_brevo_ignores_the_deal
         assert len(ignoring.ledger()) > DEALS * 0.9  # the won ones, less the broken records
         assert ignoring.sandbox.snapshot() == sorted_.sandbox.snapshot()
 
-        # A deal won after the pull began is in the next sync's incremental pull.
+        # The next sync pulls from the cursor the finished pull left, and writes nothing.
         again = ignoring.sync(spec, max_rate_wait=7200)
         assert again is not None
         assert again.plan is not None

@@ -67,7 +67,9 @@ def big_store(deals: int) -> SeedData:
     return SeedData(contacts, purchases)
 
 
-def test_past_the_search_cap_the_walk_narrows_its_window_of_modification_times(make_sandbox, make_platform, clock):
+def test_past_the_search_cap_the_walk_narrows_its_window_of_modification_times(
+    make_sandbox, make_platform, clock
+):
     data = big_store(900)
     sandbox = make_sandbox(data, log=False, search_cap=400)
     platform = make_platform(sandbox, search_result_cap=400)

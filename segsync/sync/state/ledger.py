@@ -19,6 +19,7 @@ import io
 import sqlite3
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -44,6 +45,13 @@ _SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
 }
 #: The rows scoring counts: not retracted, with an amount in cents (the others are judged alone).
 _COUNTED = (pl.col("status") != "retracted") & pl.col("cents").is_not_null()
+#: What a scratch copy of an account's ledger takes (table, extra condition).
+_COPIED = (
+    ("ledger_chunks", ""),
+    ("ledger_columns", ""),
+    ("pulls", ""),
+    ("cursors", " AND name='purchases'"),
+)
 #: The ``base`` of a pending chunk (0: a pull's delta, 1: base).
 PENDING = 2
 #: Compact once this many chunks were written since the last compaction ...
@@ -173,6 +181,26 @@ class LedgerStore(StoreBase):
         for (platform, account), purchases in accounts.items():
             self.write_chunk(db, platform, account, chunk_frame(purchases), base=True)
         db.execute("DROP TABLE purchases")
+
+    def copy_ledger(self, source: Path, platform: str, account: str) -> None:
+        """Copy one account's ledger, purchase cursor and unfinished pull from the store file
+        ``source`` into this (scratch) store: ``segsync plan`` pulls into the copy, so a dry
+        run never writes the ledger a running sync owns."""
+        with self._lock, self._guard():
+            self._db.execute("ATTACH DATABASE ? AS src", (str(source),))
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                for table, where in _COPIED:
+                    self._db.execute(
+                        f"INSERT INTO main.{table} SELECT * FROM src.{table} "  # noqa: S608
+                        f"WHERE platform=? AND account=?{where}",
+                        (platform, account),
+                    )
+                self._db.execute("COMMIT")
+            finally:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                self._db.execute("DETACH DATABASE src")
 
     def clear_ledger(
         self, db: sqlite3.Connection, platform: str, account: str, *, pending: bool = False
