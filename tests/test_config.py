@@ -90,6 +90,26 @@ def test_uncommenting_a_template_line_takes_effect(in_tmp, name, value):
     assert getattr(config.rfm, name) != getattr(RfmSettings(), name)
 
 
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("", dt.timedelta(days=7)),
+        ('full_every = "12h"', dt.timedelta(hours=12)),
+        ('full_every = "30 m"', dt.timedelta(minutes=30)),
+        ('full_every = "2D"', dt.timedelta(days=2)),
+        ('full_every = "off"', None),
+        ('full_every = "0d"', None),
+    ],
+)
+def test_full_every_reads_durations(tmp_path, text, want):
+    assert load_config(write(tmp_path, f"[project]\n{text}\n")).project.full_every == want
+
+
+def test_a_full_every_that_is_no_duration_says_how_to_write_one(in_tmp):
+    with pytest.raises(ConfigError, match=r'project.full_every: .*write e.g. "7d", "12h", "30m" or "off"'):
+        load_config(write(in_tmp, '[project]\nfull_every = "weekly"\n'))
+
+
 def test_paths_are_relative_to_the_config_file(tmp_path):
     folder = tmp_path / "project"
     folder.mkdir()

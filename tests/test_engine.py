@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -661,6 +662,23 @@ def test_a_dry_run_pulls_into_a_copy_of_the_ledger_and_leaves_the_real_one_alone
     assert env.store.cursor("fake", ACCOUNT) == cursor
     assert env.store.ledger_counts("fake", ACCOUNT) == chunks
     assert env.sync().report.purchases_pulled >= 1, "the real sync still pulls it"
+
+
+def test_a_full_pull_comes_back_every_full_every(env, caplog):
+    week = dt.timedelta(days=7)
+    everything = env.sync(full_every=week).report.purchases_pulled  # the first pull is full
+    assert everything >= 11
+    env.clock.advance(6 * 86_400)
+    assert env.sync(full_every=week).report.purchases_pulled <= 1, "incremental within the week"
+    env.store.save_purchases("fake", ACCOUNT, [], ["D2-1"], replace_all=False, cursor=None)  # lost
+    env.clock.advance(2 * 86_400)
+    with caplog.at_level(logging.INFO, logger="segsync.engine"):
+        again = env.sync(full_every=week)
+    assert again.report.purchases_pulled == everything, "eight days after the last full pull: all again"
+    assert "D2-1" in {p.id for p in env.store.purchases("fake", ACCOUNT)}, "the full pull repaired it"
+    assert "the last full purchase pull was 8 days ago" in caplog.text
+    assert env.sync(full_every=week).report.purchases_pulled <= 1
+    assert env.sync(full_every=None).report.purchases_pulled <= 1
 
 
 def test_full_ignores_the_cursor_and_rebuilds_the_cache(env):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import textwrap
 from decimal import Decimal
 from pathlib import Path
@@ -57,6 +58,33 @@ class ProjectSection(_Strict):
         default_factory=list,
         description="platforms synced when no --platform is given; default: every [platforms.X] table",
     )
+    full_every: dt.timedelta | None = Field(
+        dt.timedelta(days=7),
+        description='pull every purchase again this often ("7d", "12h", "off"): it repairs what an '
+        "incremental pull cannot see (deals merged, contacts associated without the deal changing)",
+    )
+
+    @field_validator("full_every", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip().lower()
+        if text in ("off", "never", "0", ""):
+            return None
+        match = re.fullmatch(r"(\d+)\s*(d|h|m)", text)
+        if match is None:
+            raise ValueError(f'{value!r} is not a duration: write e.g. "7d", "12h", "30m" or "off"')
+        n, unit = int(match[1]), match[2]
+        if n == 0:
+            return None
+        return (
+            dt.timedelta(days=n)
+            if unit == "d"
+            else dt.timedelta(hours=n)
+            if unit == "h"
+            else dt.timedelta(minutes=n)
+        )
 
 
 class SegmentsSection(_Strict):
@@ -149,6 +177,12 @@ def _toml_value(value: Any) -> str:
         return str(value)
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, dt.timedelta):  # durations as full_every reads them
+        minutes = int(value.total_seconds() // 60)
+        for unit, size in (("d", 1440), ("h", 60)):
+            if minutes % size == 0:
+                return json.dumps(f"{minutes // size}{unit}")
+        return json.dumps(f"{minutes}m")
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):

@@ -79,6 +79,7 @@ def sync_project(
                 retry_failed=retry_failed,
                 progress=progress,
                 force_as_of=force_as_of,
+                full_every=config.project.full_every,
             )
     finally:
         platform.close()

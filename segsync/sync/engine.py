@@ -49,6 +49,7 @@ from segsync.core.plan import (
     make_plan,
 )
 from segsync.core.report import JobInfo, JobStatus, SyncReport
+from segsync.core.text import human_duration
 from segsync.errors import ConfigError, SegsyncError, SyncPaused
 from segsync.sync.apply import ApplyPhase
 from segsync.sync.hooks import Hooks as Hooks  # re-exported: run_sync takes it
@@ -62,6 +63,8 @@ T = TypeVar("T")
 #: Purchases are saved to the cache in chunks of this many while pulling, when the platform
 #: yields them in modification order, so a pull cut short resumes where it stopped.
 PURCHASE_CHUNK = 500
+#: The cursor that remembers when the last full purchase pull ended (see ``full_every``).
+FULL_PULL = "purchases.full"
 #: Seconds between lock heartbeats during long pulls.
 HEARTBEAT_EVERY = 30.0
 
@@ -121,8 +124,12 @@ def run_sync(
     progress: Callable[[Progress], None] | None = None,
     purchase_chunk: int = PURCHASE_CHUNK,
     force_as_of: bool = False,
+    full_every: dt.timedelta | None = None,
 ) -> SyncResult:
     """Run one sync job (or, with ``dry_run``, everything up to the plan).
+
+    ``full_every``: on an incremental platform, pull every purchase again when the last full
+    pull is older than this (it repairs what an incremental pull cannot see); None never does.
 
     ``account`` names the CRM account in the state store (see
     :func:`segsync.sync.connect.account_key`). ``max_failed_runs`` None means the runner's
@@ -148,6 +155,7 @@ def run_sync(
         progress=progress,
         purchase_chunk=purchase_chunk,
         force_as_of=force_as_of,
+        full_every=full_every,
     )
     return job.run()
 
@@ -170,8 +178,10 @@ class _Job(ApplyPhase):
         progress: Callable[[Progress], None] | None,
         purchase_chunk: int,
         force_as_of: bool = False,
+        full_every: dt.timedelta | None = None,
     ) -> None:
         self.platform = platform
+        self.full_every = full_every
         self.force_as_of = force_as_of
         self.purchase_chunk = purchase_chunk
         self.spec = spec
@@ -388,7 +398,8 @@ class _Job(ApplyPhase):
         return contacts, rejections
 
     def _pull_purchases(self, rejections: list[Rejection]) -> AccountLedger:
-        pull, records = self._purchase_pull()
+        full = self.full or self._reconcile_due()
+        pull, records = self._purchase_pull(full)
         try:
             for rec in records:
                 if isinstance(rec, Rejection):
@@ -400,18 +411,39 @@ class _Job(ApplyPhase):
             pull.interrupted()
             raise
         pull.finish()
+        if pull.since is None:
+            self.ledger_state.set_cursor(self.store.wall_clock.now(), name=FULL_PULL)
         self.report.purchases_pulled = pull.pulled
         self._tick("pull_purchases", pull.pulled, pull.pulled)
         self.ledger_state.compact_ledger()
         return self.ledger_state.ledger()
 
-    def _purchase_pull(self) -> tuple[PurchasePull | ResumablePull, Iterator[PurchaseRecord]]:
+    def _reconcile_due(self) -> bool:
+        """Whether the periodic full pull is due (``full_every``), and say so when it is."""
+        if self.full_every is None or not self.platform.incremental_purchases:
+            return False
+        if self.ledger_state.cursor() is None:
+            return False  # the pull is full anyway
+        last = self.ledger_state.cursor(FULL_PULL)
+        now = self.store.wall_clock.now()
+        if last is not None and now - last < self.full_every:
+            return False
+        when = "never" if last is None else f"{_span(now - last)} ago"
+        log.info(
+            "%s: the last full purchase pull was %s (full_every %s): pulling every purchase",
+            self.name,
+            when,
+            _span(self.full_every),
+        )
+        return True
+
+    def _purchase_pull(self, full: bool) -> tuple[PurchasePull | ResumablePull, Iterator[PurchaseRecord]]:
         """The pull to run: resumed from a saved page token, or from the cursor (a full one
         without a cursor, or with ``--full``, which also drops an unfinished resumable pull)."""
         platform = self.platform
         incremental = platform.incremental_purchases
         if not (incremental and isinstance(platform, ResumablePurchases)):
-            since = None if self.full or not incremental else self.ledger_state.cursor()
+            since = None if full or not incremental else self.ledger_state.cursor()
             plain = PurchasePull(self.ledger_state, since, incremental, self.purchase_chunk)
             return plain, platform.iter_purchases(since)
         tokens = platform.resume_tokens
@@ -420,14 +452,14 @@ class _Job(ApplyPhase):
             return tokens.get("purchases")
 
         saved = self.ledger_state.pull_state()
-        if saved is not None and self.full:
+        if saved is not None and full:
             self.ledger_state.discard_pull()
             saved = None
         if saved is not None:
             log.info("%s: resuming the purchase pull where the last job left it", self.name)
             pull = ResumablePull.resume(self.ledger_state, saved, self.purchase_chunk, token)
             return pull, platform.iter_purchases(saved.since, resume=saved.token)
-        since = None if self.full else self.ledger_state.cursor()
+        since = None if full else self.ledger_state.cursor()
         pull = ResumablePull(self.ledger_state, since, self.purchase_chunk, token)
         return pull, platform.iter_purchases(since)
 
@@ -482,6 +514,14 @@ class _Job(ApplyPhase):
             members=members,
             emails={c.id: c.email for c in contacts},
         )
+
+
+def _span(delta: dt.timedelta) -> str:
+    """A duration for people: whole days past a day ("8 days"), else minutes or hours."""
+    if delta >= dt.timedelta(days=1):
+        days = round(delta.total_seconds() / 86_400)
+        return f"{days} day{'s' if days != 1 else ''}"
+    return human_duration(delta.total_seconds())
 
 
 def _segment_sizes(desired: DesiredState) -> dict[str, int]:

@@ -50,7 +50,7 @@ _COPIED = (
     ("ledger_chunks", ""),
     ("ledger_columns", ""),
     ("pulls", ""),
-    ("cursors", " AND name='purchases'"),
+    ("cursors", " AND name LIKE 'purchases%'"),
 )
 #: The ``base`` of a pending chunk (0: a pull's delta, 1: base).
 PENDING = 2
