@@ -28,9 +28,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal, TypeVar
 
 from segsync.core.columns.ledger import PurchaseLedger
@@ -49,13 +48,13 @@ from segsync.core.plan import (
     make_plan,
 )
 from segsync.core.report import JobInfo, JobStatus, SyncReport
-from segsync.core.text import human_duration
 from segsync.errors import ConfigError, SegsyncError, SyncPaused
 from segsync.sync.apply import ApplyPhase
 from segsync.sync.hooks import Hooks as Hooks  # re-exported: run_sync takes it
-from segsync.sync.platform import Platform, PurchaseRecord, ResumablePurchases
-from segsync.sync.pull import PurchasePull, ResumablePull
-from segsync.sync.state import AccountLedger, AccountStore, StateStore, scrub
+from segsync.sync.platform import Platform
+from segsync.sync.pull import FULL_PULL as FULL_PULL  # re-exported: the cursor's name
+from segsync.sync.pull import PullPhase
+from segsync.sync.state import StateStore, scrub
 
 log = logging.getLogger("segsync.engine")  # a stable name for log filters
 T = TypeVar("T")
@@ -63,8 +62,6 @@ T = TypeVar("T")
 #: Purchases are saved to the cache in chunks of this many while pulling, when the platform
 #: yields them in modification order, so a pull cut short resumes where it stopped.
 PURCHASE_CHUNK = 500
-#: The cursor that remembers when the last full purchase pull ended (see ``full_every``).
-FULL_PULL = "purchases.full"
 #: Seconds between lock heartbeats during long pulls.
 HEARTBEAT_EVERY = 30.0
 
@@ -160,7 +157,7 @@ def run_sync(
     return job.run()
 
 
-class _Job(ApplyPhase):
+class _Job(PullPhase, ApplyPhase):
     def __init__(
         self,
         platform: Platform,
@@ -260,23 +257,6 @@ class _Job(ApplyPhase):
             self.state.release_lock()
         self._close_scratch()
         self._notify("sync_finished", lambda h: h.sync_finished(self.report))
-
-    def _scratch_ledger(self) -> AccountStore:
-        """A dry run pulls purchases into a copy of the account's ledger: it takes no lock, so
-        it must never write the ledger (or its cursor) that a running sync owns."""
-        self._scratch = tempfile.TemporaryDirectory(prefix="segsync-plan-")
-        scratch = StateStore(Path(self._scratch.name) / "plan.db", wall_clock=self.store.wall_clock)
-        scratch.copy_ledger(self.store.path, self.state.platform, self.state.account)
-        self._scratch_store = scratch
-        return scratch.account(self.state.platform, self.state.account)
-
-    def _close_scratch(self) -> None:
-        if self._scratch_store is not None:
-            self._scratch_store.close()
-            self._scratch_store = None
-        if self._scratch is not None:
-            self._scratch.cleanup()
-            self._scratch = None
 
     def _notify(self, hook: str, call: Callable[[Hooks], None]) -> None:
         """Tell plugins; a plugin that raises is logged, never allowed to fail the sync."""
@@ -397,72 +377,6 @@ class _Job(ApplyPhase):
         self._tick("pull_contacts", len(contacts) + len(rejections), len(contacts) + len(rejections))
         return contacts, rejections
 
-    def _pull_purchases(self, rejections: list[Rejection]) -> AccountLedger:
-        full = self.full or self._reconcile_due()
-        pull, records = self._purchase_pull(full)
-        try:
-            for rec in records:
-                if isinstance(rec, Rejection):
-                    rejections.append(rec)
-                pull.add(rec)
-                if pull.pulled and pull.pulled % 100 == 0:
-                    self._tick("pull_purchases", pull.pulled)
-        except (Exception, KeyboardInterrupt):  # Ctrl-C keeps the pages read, as a pause does
-            pull.interrupted()
-            raise
-        pull.finish()
-        if pull.since is None:
-            self.ledger_state.set_cursor(self.store.wall_clock.now(), name=FULL_PULL)
-        self.report.purchases_pulled = pull.pulled
-        self._tick("pull_purchases", pull.pulled, pull.pulled)
-        self.ledger_state.compact_ledger()
-        return self.ledger_state.ledger()
-
-    def _reconcile_due(self) -> bool:
-        """Whether the periodic full pull is due (``full_every``), and say so when it is."""
-        if self.full_every is None or not self.platform.incremental_purchases:
-            return False
-        if self.ledger_state.cursor() is None:
-            return False  # the pull is full anyway
-        last = self.ledger_state.cursor(FULL_PULL)
-        now = self.store.wall_clock.now()
-        if last is not None and now - last < self.full_every:
-            return False
-        when = "never" if last is None else f"{_span(now - last)} ago"
-        log.info(
-            "%s: the last full purchase pull was %s (full_every %s): pulling every purchase",
-            self.name,
-            when,
-            _span(self.full_every),
-        )
-        return True
-
-    def _purchase_pull(self, full: bool) -> tuple[PurchasePull | ResumablePull, Iterator[PurchaseRecord]]:
-        """The pull to run: resumed from a saved page token, or from the cursor (a full one
-        without a cursor, or with ``--full``, which also drops an unfinished resumable pull)."""
-        platform = self.platform
-        incremental = platform.incremental_purchases
-        if not (incremental and isinstance(platform, ResumablePurchases)):
-            since = None if full or not incremental else self.ledger_state.cursor()
-            plain = PurchasePull(self.ledger_state, since, incremental, self.purchase_chunk)
-            return plain, platform.iter_purchases(since)
-        tokens = platform.resume_tokens
-
-        def token() -> str | None:
-            return tokens.get("purchases")
-
-        saved = self.ledger_state.pull_state()
-        if saved is not None and full:
-            self.ledger_state.discard_pull()
-            saved = None
-        if saved is not None:
-            log.info("%s: resuming the purchase pull where the last job left it", self.name)
-            pull = ResumablePull.resume(self.ledger_state, saved, self.purchase_chunk, token)
-            return pull, platform.iter_purchases(saved.since, resume=saved.token)
-        since = None if full else self.ledger_state.cursor()
-        pull = ResumablePull(self.ledger_state, since, self.purchase_chunk, token)
-        return pull, platform.iter_purchases(since)
-
     # -- observing ------------------------------------------------------------------------
 
     def _resolve_lists(self, specs: Sequence[ListSpec]) -> None:
@@ -514,14 +428,6 @@ class _Job(ApplyPhase):
             members=members,
             emails={c.id: c.email for c in contacts},
         )
-
-
-def _span(delta: dt.timedelta) -> str:
-    """A duration for people: whole days past a day ("8 days"), else minutes or hours."""
-    if delta >= dt.timedelta(days=1):
-        days = round(delta.total_seconds() / 86_400)
-        return f"{days} day{'s' if days != 1 else ''}"
-    return human_duration(delta.total_seconds())
 
 
 def _segment_sizes(desired: DesiredState) -> dict[str, int]:
