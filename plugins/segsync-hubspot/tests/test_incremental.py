@@ -61,55 +61,45 @@ def test_nothing_changed_costs_one_search_and_the_archived_listing(
     assert "associations.read" not in ops or ops["associations.read"] == 1, "no association read"
 
 
-def big_store(deals: int) -> SeedData:
+def after_a_full_pull(make_sandbox, make_platform, clock, deals: int, *, cap=10_000, per_second=4):
+    """A store of ``deals`` won deals (ids 9000...), pulled once in full a minute ago: the
+    sandbox, the platform, the deal ids and the cursor that pull left."""
     contacts = [contact(str(100 + i)) for i in range(20)]
-    purchases = [deal(str(9000 + i), str(100 + i % 20), "10.00") for i in range(deals)]
-    return SeedData(contacts, purchases)
-
-
-def test_past_the_search_cap_the_walk_narrows_its_window_of_modification_times(
-    make_sandbox, make_platform, clock
-):
-    data = big_store(900)
-    sandbox = make_sandbox(data, log=False, search_cap=400)
-    platform = make_platform(sandbox, search_result_cap=400)
-    cursor = newest(platform.iter_purchases(None))
+    data = SeedData(contacts, [deal(str(9000 + i), str(100 + i % 20), "10.00") for i in range(deals)])
+    sandbox = make_sandbox(data, log=False, search_cap=cap, search_per_second=per_second)
+    platform = make_platform(sandbox, search_result_cap=cap, search_per_second=per_second)
+    cursor = newest(platform.iter_purchases(None)) + dt.timedelta(seconds=1)
     clock.advance(60)
-    ids = [str(9000 + i) for i in range(900)]
+    return sandbox, platform, [str(9000 + i) for i in range(deals)], cursor
+
+
+def test_past_the_search_cap_the_walk_narrows_its_window(make_sandbox, make_platform, clock):
+    sandbox, platform, ids, cursor = after_a_full_pull(make_sandbox, make_platform, clock, 900, cap=400)
     for i in ids:  # a store integration touching each deal, one after another
         clock.advance(0.01)
         sandbox.set_deal_amount(i, Decimal("11.00"))
-    got, bought, gone, _ = changes(platform, cursor + dt.timedelta(seconds=1))
+    got, bought, gone, _ = changes(platform, cursor)
     assert {b[0] for b in bought} == set(ids)
     assert len([r for r in got if isinstance(r, Purchase)]) == 900, "each deal once"
     assert platform.runner.stats.per_operation["deals.search"] >= 5  # 3 queries of 400 and more pages
 
 
 def test_a_bulk_import_of_one_instant_past_the_cap_is_walked_by_id(make_sandbox, make_platform, clock):
-    data = big_store(700)
-    sandbox = make_sandbox(data, log=False, search_cap=400)
-    platform = make_platform(sandbox, search_result_cap=400)
-    cursor = newest(platform.iter_purchases(None))
-    clock.advance(60)
-    ids = [str(9000 + i) for i in range(700)]
+    sandbox, platform, ids, cursor = after_a_full_pull(make_sandbox, make_platform, clock, 700, cap=400)
     sandbox.bulk_touch_deals(ids)  # 700 deals, one timestamp
     clock.advance(5)
     sandbox.set_deal_stage("9003", "closedlost")  # and one change after it
-    got, bought, gone, _ = changes(platform, cursor + dt.timedelta(seconds=1))
+    got, bought, gone, _ = changes(platform, cursor)
     assert {b[0] for b in bought} == set(ids) - {"9003"}
     assert gone == {"9003"}
     assert len(got) == 700
 
 
 def test_search_has_its_own_rate_limit(make_sandbox, make_platform, clock):
-    data = big_store(1000)
-    sandbox = make_sandbox(data, log=False, search_per_second=2)
-    platform = make_platform(sandbox, search_per_second=2)
-    cursor = newest(platform.iter_purchases(None))
-    clock.advance(60)
-    sandbox.bulk_touch_deals([str(9000 + i) for i in range(1000)])
+    sandbox, platform, ids, cursor = after_a_full_pull(make_sandbox, make_platform, clock, 1000, per_second=2)
+    sandbox.bulk_touch_deals(ids)
     slept = clock.slept
-    changes(platform, cursor + dt.timedelta(seconds=1))
+    changes(platform, cursor)
     assert platform.runner.stats.per_operation["deals.search"] == 5  # 1000 deals, pages of 200
     assert sandbox.rate_limited == 0, "the runner knows the search window: no 429"
     assert clock.slept - slept >= 1.5, "5 searches at 2 a second wait about 2 s"

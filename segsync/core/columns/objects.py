@@ -11,7 +11,7 @@ of values to diff against the CRM.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 import numpy as np
@@ -38,6 +38,10 @@ from segsync.core.record_checks import accept_contacts, orphan_rejections, to_ce
 from segsync.core.segments import SegmentPack
 from segsync.core.settings import RfmSettings, ScoringConfig
 
+#: What compute takes of the purchases: the accepted contacts' columns, the rows rejected, and
+#: the (purchase, contact) pairs of every other contact.
+Taken = tuple[PurchaseColumns, list[Rejection], list[tuple[str, str]]]
+
 
 def compute(
     contacts: Sequence[Contact],
@@ -50,28 +54,14 @@ def compute(
 ) -> Desired:
     """:func:`segsync.core.desired.compute`, over columns. Amounts are kept to the cent, as the
     ledger keeps them (rounded half up, per purchase)."""
-    with _gc_paused():  # the rows of values are millions of small acyclic objects
-        accepted, pulled, rejections = accept_contacts(contacts)
-        columns, purchase_rejections, others = to_columns(accepted, purchases, config.rfm, as_of)
-        rejections += purchase_rejections
-        ids = [c.id for c in accepted]
 
-        def prop(name: str) -> list[str | None]:
-            return [contact_property(c, name) for c in accepted]
+    def columns(
+        accepted: Sequence[Contact],
+    ) -> tuple[PurchaseColumns, list[Rejection], list[tuple[str, str]]]:
+        cols, rejected, others = to_columns(accepted, purchases, config.rfm, as_of)
+        return cols, rejected, [(p.id, p.contact_id) for p in others]
 
-        scored = score(
-            ids,
-            columns,
-            config=config,
-            packs=packs,
-            registry=registry,
-            as_of=as_of,
-            properties=prop,
-            contacts=lambda: accepted,
-        )
-        rejections += scored.rejections
-        rejections += orphan_rejections(((p.id, p.contact_id) for p in others), pulled)
-        return to_desired(scored, accepted, rejections, config=config, packs=packs)
+    return _compute(contacts, columns, config=config, packs=packs, registry=registry, as_of=as_of)
 
 
 def compute_rows(
@@ -85,18 +75,37 @@ def compute_rows(
 ) -> Desired:
     """:func:`compute` over a ledger's rows as a state store keeps them (the engine's path):
     no :class:`Purchase` object is made but for the odd rows."""
-    with _gc_paused():
+
+    def columns(
+        accepted: Sequence[Contact],
+    ) -> tuple[PurchaseColumns, list[Rejection], list[tuple[str, str]]]:
+        return ledger_columns(accepted, ledger, config.rfm, as_of)
+
+    return _compute(contacts, columns, config=config, packs=packs, registry=registry, as_of=as_of)
+
+
+def _compute(
+    contacts: Sequence[Contact],
+    columns: Callable[[Sequence[Contact]], Taken],
+    *,
+    config: ScoringConfig,
+    packs: Sequence[SegmentPack],
+    registry: Catalog,
+    as_of: dt.date,
+) -> Desired:
+    """Accept the contacts, take the purchases of the accepted ones as ``columns``, score them
+    and build the :class:`Desired`, with every rejection (the others' purchases are orphans)."""
+    with _gc_paused():  # the rows of values are millions of small acyclic objects
         accepted, pulled, rejections = accept_contacts(contacts)
-        columns, purchase_rejections, others = ledger_columns(accepted, ledger, config.rfm, as_of)
+        purchase_columns, purchase_rejections, others = columns(accepted)
         rejections += purchase_rejections
-        ids = [c.id for c in accepted]
 
         def prop(name: str) -> list[str | None]:
             return [contact_property(c, name) for c in accepted]
 
         scored = score(
-            ids,
-            columns,
+            [c.id for c in accepted],
+            purchase_columns,
             config=config,
             packs=packs,
             registry=registry,
