@@ -299,7 +299,7 @@ class Account:
                 currency=p.currency,
                 closedate=_seed_time(p.closedate) or p.closedate,
                 stage=STAGE_FOR_SEED.get(p.stage, p.stage),
-                now=now,
+                now=_history(p.closedate, now),
             )
         self._next_id = max([self._next_id, *(int(k) for k in (*self.contacts, *self.deals))])
 
@@ -367,6 +367,15 @@ class Account:
             "field_defs": names,
             "list_names": sorted(lst.name for lst in managed_lists),
         }
+
+
+def _history(closedate: str, now: dt.datetime) -> dt.datetime:
+    """When a seeded deal was created and last modified: when it closed, as in a store's history
+    (never after now); all at one instant would make every incremental pull re-read them all."""
+    stamp = _seed_time(closedate)
+    if stamp is None:
+        return now
+    return min(dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")), now)
 
 
 def _seed_time(raw: str) -> str | None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from segsync import Clock
 from segsync.sandbox import FaultPlan, Handler, RateTake, Request, Response, SandboxServer
 from segsync_hubspot.sandbox.account import Account
+from segsync_hubspot.sandbox.deals import DealRoutes
 from segsync_hubspot.sandbox.lists import ListRoutes
 from segsync_hubspot.sandbox.properties import PropertyRoutes
 from segsync_hubspot.sandbox.records import RecordRoutes
@@ -51,7 +52,13 @@ class HubSpotServer(SandboxServer):
     ) -> None:
         self.account: Account = sandbox.account
         self._scopes: list[tuple[str, re.Pattern[str], tuple[str, ...]]] = []
-        self._groups = (RecordRoutes(self), SearchRoutes(self), PropertyRoutes(self), ListRoutes(self))
+        self._groups = (
+            RecordRoutes(self),
+            SearchRoutes(self),
+            DealRoutes(self),
+            PropertyRoutes(self),
+            ListRoutes(self),
+        )
         super().__init__(sandbox, port=port, traffic_log=traffic_log, faults=faults, clock=clock)
 
     def _endpoints(self) -> Iterable[Endpoint]:
