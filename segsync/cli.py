@@ -15,7 +15,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from segsync import __version__
 from segsync.errors import ConfigError, SegsyncError
@@ -153,6 +153,14 @@ def _sandbox_command(add: Add) -> None:
     p.add_argument(
         "--faults", default=None, help="fault plan, e.g. 429=0.1,503=0.05,lost_response=0.02,seed=1"
     )
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a keyword of the platform's sandbox (repeatable), e.g. rate_tier=general "
+        "(Brevo's plans), honour_deal_sort=false, search_cap=10000",
+    )
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -192,6 +200,31 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sandbox_options(sandbox_cls: Any, raw: list[str]) -> dict[str, Any]:
+    """``--option KEY=VALUE`` as the sandbox's keywords: true/false, numbers, else text."""
+    import inspect
+
+    taken = {"secret", "port", "traffic_log", "faults", "account_id", "clock", "wall_clock"}
+    known = [n for n in inspect.signature(sandbox_cls).parameters if n not in taken]
+    out: dict[str, Any] = {}
+    for item in raw:
+        key, sep, text = item.partition("=")
+        if not sep or key not in known:
+            raise ConfigError(f"--option {item!r}: expected KEY=VALUE with KEY one of {', '.join(known)}")
+        value: Any = text
+        if text.lower() in ("true", "false"):
+            value = text.lower() == "true"
+        else:
+            for kind in (int, float):
+                try:
+                    value = kind(text)
+                    break
+                except ValueError:
+                    continue
+        out[key] = value
+    return out
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from segsync.sandbox import FaultPlan, demo_dataset, load_seed_dir
 
@@ -217,6 +250,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         data = load_seed_dir(args.seed_from, keep_orphans=args.keep_orphans, rules=rules)
     elif args.seed == "demo":
         data = demo_dataset(_today(), contacts=args.contacts)
+    options = _sandbox_options(sandbox_cls, args.option)
     try:
         sandbox = sandbox_cls(
             secret=secret,
@@ -224,9 +258,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             traffic_log=args.traffic_log,
             faults=faults,
             account_id=args.account_id,
+            **options,
         )
-    except ValueError as exc:  # the sandbox's own words on an account id it cannot hold
-        raise ConfigError(f"--account-id: {exc}") from None
+    except ValueError as exc:  # the sandbox's own words on a value it cannot hold
+        raise ConfigError(f"{'--option' if options else '--account-id'}: {exc}") from None
     if data is not None:
         sandbox.seed(data)
     try:

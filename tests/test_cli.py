@@ -460,3 +460,24 @@ def test_plan_and_sync_load_the_packs_once(capsys, project, crm, monkeypatch):
     monkeypatch.setattr(packs, "load_packs", lambda *a, **k: calls.append(1) or real(*a, **k))
     assert run(capsys, "plan", "--as-of", AS_OF.isoformat())[0] == 0
     assert len(calls) == 1
+
+
+def test_sandbox_options_are_the_sandboxs_own_keywords():
+    from segsync.cli import _sandbox_options
+    from segsync.errors import ConfigError
+    from segsync_brevo.sandbox import BrevoSandbox
+
+    got = _sandbox_options(
+        BrevoSandbox,
+        ["rate_tier=general", "honour_deal_sort=false", "other_per_hour=60", "import_step_seconds=0.5"],
+    )
+    assert got == {
+        "rate_tier": "general",
+        "honour_deal_sort": False,
+        "other_per_hour": 60,
+        "import_step_seconds": 0.5,
+    }
+    with pytest.raises(ConfigError, match="KEY one of rate_tier, other_per_hour"):
+        _sandbox_options(BrevoSandbox, ["tier=general"])
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        _sandbox_options(BrevoSandbox, ["rate_tier"])
