@@ -17,6 +17,7 @@ from segsync_brevo.config import bucket_for_path
 from segsync_brevo.sandbox.attributes import AttributeRoutes
 from segsync_brevo.sandbox.contacts import ContactRoutes
 from segsync_brevo.sandbox.crm import CrmRoutes
+from segsync_brevo.sandbox.deal_writes import DealWriteRoutes
 from segsync_brevo.sandbox.imports import ImportRoutes
 from segsync_brevo.sandbox.lists import ListRoutes
 from segsync_brevo.sandbox.wire import CODES, Endpoint
@@ -45,6 +46,7 @@ class BrevoServer(SandboxServer):
         yield from ImportRoutes(self).endpoints()
         yield from contacts.endpoints_by_identifier()
         yield from CrmRoutes(self).endpoints()
+        yield from DealWriteRoutes(self).endpoints()
 
     def endpoints(self) -> Iterable[tuple[str, str, Handler]]:
         for method, pattern, handler in self._endpoints():
