@@ -94,6 +94,15 @@ def _body(exc: BaseException) -> Mapping[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
+def _json(body: bytes | None) -> Any:
+    """A raw answer's JSON object, or None when it is not one."""
+    try:
+        data = json.loads(body or b"")
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def _read_whole(api_client: Any) -> bool:
     """Whether the answer the SDK just read was JSON: it makes an empty model out of anything else."""
     raw = getattr(getattr(api_client, "last_response", None), "data", None)
@@ -242,6 +251,7 @@ class HubSpotClient:
         write: bool = False,
         ok: tuple[int, ...] = (200,),
         bucket: str = BUCKET,
+        raw: bool = False,
         **kwargs: Any,
     ) -> Any:
         """Run one SDK method through the runner; return its answer as wire JSON.
@@ -249,21 +259,30 @@ class HubSpotClient:
         ``ok`` are the statuses the SDK maps for this method (crm-api-facts §1.2): any other
         2xx deserialises to None in the SDK. How such an answer is classified, and why, is
         :func:`segsync.sync.http.error_class`'s rule for successes the plugin cannot use.
+        ``raw`` reads the answer's JSON as it came, without the SDK's models: for bulk pages,
+        where building a model per record (and parsing each date with dateutil) was most of
+        a sync's CPU; the SDK still sends the request and raises for error statuses.
         """
         sdk_api = self._api(api)
         fn = getattr(sdk_api, f"{method}_with_http_info")
 
         def attempt() -> Any:
             with translated(operation, host=self.host, timeout=self.timeout, headers=self._observe):
-                data, status, headers = fn(*args, _request_timeout=self.timeout, **kwargs)
+                if raw:
+                    answer = fn(*args, _request_timeout=self.timeout, _preload_content=False, **kwargs)
+                    status, headers, data = answer.status, answer.headers, _json(answer.data)
+                else:
+                    data, status, headers = fn(*args, _request_timeout=self.timeout, **kwargs)
             self._observe(headers)
             documented = status in ok
-            # The SDK reads only the statuses it maps: None for another one is no read failure.
-            readable = (data is not None or not documented) and _read_whole(sdk_api.api_client)
+            if raw:
+                readable = data is not None or not documented
+            else:  # the SDK reads only the statuses it maps: None for another one is no read failure
+                readable = (data is not None or not documented) and _read_whole(sdk_api.api_client)
             cls = error_class(status, readable=readable, documented=documented)
             if cls is not None:
                 raise self._unusable(cls, operation, status, ok)
-            return sdk_api.api_client.sanitize_for_serialization(data)
+            return data if raw else sdk_api.api_client.sanitize_for_serialization(data)
 
         return self.runner.call(operation, attempt, bucket=bucket, write=write)
 

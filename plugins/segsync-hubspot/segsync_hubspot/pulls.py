@@ -54,7 +54,7 @@ class Pulls:
             kw: dict[str, Any] = {"limit": PAGE_SIZE, "properties": names, "archived": False}
             if after:
                 kw["after"] = after
-            return self.client.call("contacts.list", "contacts", "get_page", **kw)  # type: ignore[no-any-return]
+            return self.client.call("contacts.list", "contacts", "get_page", **kw, raw=True)  # type: ignore[no-any-return]
 
         for page in pages("contacts.list", fetch):
             for record in page.get("results") or ():
@@ -82,7 +82,7 @@ class Pulls:
             }
             if after:
                 kw["after"] = after
-            return self.client.call("deals.list", "deals", "get_page", **kw)  # type: ignore[no-any-return]
+            return self.client.call("deals.list", "deals", "get_page", **kw, raw=True)  # type: ignore[no-any-return]
 
         pending: list[Mapping[str, Any]] = []
         for page in pages("deals.list", fetch):
@@ -116,7 +116,7 @@ class Pulls:
             kw: dict[str, Any] = {"limit": PAGE_SIZE, "properties": ["hs_object_id"], "archived": True}
             if after:
                 kw["after"] = after
-            return self.client.call("deals.archived", "deals", "get_page", **kw)  # type: ignore[no-any-return]
+            return self.client.call("deals.archived", "deals", "get_page", **kw, raw=True)  # type: ignore[no-any-return]
 
         for page in pages("deals.archived", fetch):
             for deal in page.get("results") or ():
@@ -152,6 +152,7 @@ class Pulls:
                 "contacts",
                 {"inputs": inputs},
                 ok=(200, 207),
+                raw=True,
             )
             for result in answer.get("results") or ():
                 deal_id = str((result.get("from") or {}).get("id"))

@@ -99,6 +99,7 @@ class ChangedDeals:
                 "do_search",
                 public_object_search_request=request,
                 bucket=SEARCH_BUCKET,
+                raw=True,
             )
             found.extend(page.get("results") or ())
             total = int(page.get("total") or 0)
