@@ -32,6 +32,36 @@ FULL_PULL = "purchases.full"
 CURSOR_OVERLAP = dt.timedelta(seconds=1)
 
 
+def _take(
+    rec: Purchase | PurchaseRetracted | Rejection, buffer: list[Purchase], gone: list[str]
+) -> Purchase | None:
+    """Buffer one pulled record: a purchase (returned), or the id a retraction takes out, or a
+    rejected purchase (its last good version must not linger in the ledger)."""
+    if isinstance(rec, Purchase):
+        buffer.append(rec)
+        return rec
+    if isinstance(rec, PurchaseRetracted):
+        gone.append(rec.id)
+    elif rec.kind == "purchase":
+        gone.append(rec.record_id)
+    return None
+
+
+def _in_order(purchase: Purchase, newest: dt.datetime | None) -> bool:
+    """Whether a purchase came in modification order (none without a modification time)."""
+    stamp = purchase.modified_at
+    return stamp is not None and (newest is None or stamp >= newest)
+
+
+def _cursor(newest: dt.datetime | None, since: dt.datetime | None) -> dt.datetime | None:
+    """The cursor after a pull whose safe newest change is ``newest``: a little before it
+    (:data:`CURSOR_OVERLAP`), never before where the pull started."""
+    if newest is None:
+        return since
+    moved = newest - CURSOR_OVERLAP
+    return moved if since is None or moved > since else since
+
+
 @dataclass
 class PurchasePull:
     """Saves a purchase pull to the cache in chunks while it runs (see :data:`PURCHASE_CHUNK`)."""
@@ -47,31 +77,23 @@ class PurchasePull:
     in_order: bool = True
     first_flush: bool = True
 
-    def add(self, rec: Purchase | PurchaseRetracted | Rejection) -> None:
-        if isinstance(rec, Purchase):
+    def add(self, rec: PurchaseRecord) -> None:
+        purchase = _take(rec, self.buffer, self.gone)
+        if purchase is not None:
             self.pulled += 1
-            self.buffer.append(rec)
-            stamp = rec.modified_at
-            if stamp is None or (self.newest is not None and stamp < self.newest):
+            if _in_order(purchase, self.newest):
+                self.newest = purchase.modified_at
+            else:
                 if self.in_order and not self.first_flush:
                     # A cursor saved mid-pull assumed the order; take it back, so a pull cut
                     # short from here restarts where this one started.
                     self.state.set_cursor(self.since)
                 self.in_order = False
-            elif self.newest is None or stamp > self.newest:
-                self.newest = stamp
-        elif isinstance(rec, PurchaseRetracted):
-            self.gone.append(rec.id)
-        elif rec.kind == "purchase":
-            self.gone.append(rec.record_id)  # its last good version must not linger in the cache
         if self.incremental and self.in_order and len(self.buffer) >= self.chunk:
             self.flush()
 
     def cursor(self) -> dt.datetime | None:
-        if not self.incremental or self.newest is None:
-            return self.since
-        moved = self.newest - CURSOR_OVERLAP
-        return moved if self.since is None or moved > self.since else self.since
+        return _cursor(self.newest if self.incremental else None, self.since)
 
     def interrupted(self) -> None:
         """Keep what came in (a pause mid-pull must not cost the pages already fetched), but
@@ -123,21 +145,16 @@ class ResumablePull:
     ) -> ResumablePull:
         return cls(state, saved.since, chunk, token, saved.started, saved.newest, saved.ordered, begun=True)
 
-    def add(self, rec: Purchase | PurchaseRetracted | Rejection) -> None:
+    def add(self, rec: PurchaseRecord) -> None:
         if not self.begun and self.token() is not None:
             self.begun, self.started = True, self.newest  # the first page is read: where it began
-        if isinstance(rec, Purchase):
+        purchase = _take(rec, self.buffer, self.gone)
+        if purchase is not None:
             self.pulled += 1
-            self.buffer.append(rec)
-            stamp = rec.modified_at
-            if stamp is None or (self.newest is not None and stamp < self.newest):
+            if _in_order(purchase, self.newest):
+                self.newest = purchase.modified_at
+            else:
                 self.ordered = False
-            elif self.newest is None or stamp > self.newest:
-                self.newest = stamp
-        elif isinstance(rec, PurchaseRetracted):
-            self.gone.append(rec.id)
-        elif rec.kind == "purchase":
-            self.gone.append(rec.record_id)
         if len(self.buffer) >= self.chunk:
             self.save()
 
@@ -156,10 +173,7 @@ class ResumablePull:
         newest = self.newest
         if not self.ordered and self.started is not None:
             newest = min(self.started, newest or self.started)
-        if newest is None:
-            return self.since
-        moved = newest - CURSOR_OVERLAP
-        return moved if self.since is None or moved > self.since else self.since
+        return _cursor(newest, self.since)
 
     def interrupted(self) -> None:
         self.save()
