@@ -253,10 +253,10 @@ class LedgerStore(StoreBase):
         frame = self.ledger_frame(platform, account, ["status", "contact_num", "cents", "day", "currency"])
         frame = frame.filter(pl.col("status") != "retracted")
         odd_rows = frame["cents"].is_null()
-        odd = []
+        odd: list[Purchase] = []
         if odd_rows.any():
             frame = frame.filter(~odd_rows)
-            odd = [p for p in self.purchases(platform, account) if _cents(p.amount) is None]
+            odd = self._purchases(platform, account, odd_only=True)
         if frame["contact_num"].null_count() == 0:
             uniq, codes = dense_codes(frame["contact_num"].to_numpy())
             contact_ids: Sequence[str] = pl.Series(uniq).cast(pl.String).to_list()
@@ -295,10 +295,16 @@ class LedgerStore(StoreBase):
 
     def purchases(self, platform: str, account: str) -> list[Purchase]:
         """The counted rows as objects, by (purchase id, contact id): the object path's input."""
-        frame = self.ledger_frame(
-            platform, account, ["purchase", "contact", "amount", "currency", "closed_at", "modified_at"]
-        )
-        frame = frame.filter(pl.col("contact").is_not_null()).sort("purchase", "contact")
+        return self._purchases(platform, account, odd_only=False)
+
+    def _purchases(self, platform: str, account: str, *, odd_only: bool) -> list[Purchase]:
+        """The live rows as objects, by (purchase, contact); ``odd_only``: those without cents."""
+        names = ["purchase", "contact", "amount", "currency", "closed_at", "modified_at"]
+        frame = self.ledger_frame(platform, account, [*names, "cents"] if odd_only else names)
+        which = pl.col("contact").is_not_null()
+        if odd_only:
+            which &= pl.col("cents").is_null()
+        frame = frame.filter(which).sort("purchase", "contact")
         return [
             _purchase(
                 r["purchase"], r["contact"], r["amount"], r["currency"], r["closed_at"], r["modified_at"]
