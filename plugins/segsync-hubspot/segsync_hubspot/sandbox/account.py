@@ -69,6 +69,14 @@ class Record:
     contacts: list[str] = field(default_factory=list)  # deals only: associated contact ids
     archived_at: str = ""
 
+    def touch(self, stamp: str) -> None:
+        """A change to a deal: it moves its modification time (``hs_lastmodifieddate``)."""
+        self.properties["hs_lastmodifieddate"] = self.updated_at = stamp
+
+    def archive(self, stamp: str) -> None:
+        """Deleted, as HubSpot deletes: archived, gone from pages and search."""
+        self.archived, self.archived_at = True, stamp
+
     def json(self, names: Iterable[str], associations: Sequence[str] | None = None) -> dict[str, Any]:
         """The API shape; ``associations`` (deals only) adds the inline contact ids."""
         wanted = ["hs_object_id", "createdate", "lastmodifieddate", *names]
@@ -101,6 +109,16 @@ class HubList:
     deleted: bool = False
     version: int = 1
     updated_at: str = ""
+
+
+def home_amount(props: dict[str, str], home: str) -> None:
+    """``amount_in_home_currency`` as HubSpot derives it: the amount when it is a number in the
+    home currency (or names none), else none."""
+    amount, currency = props.get("amount", "").strip(), props.get("deal_currency_code", home)
+    if re.fullmatch(r"-?\d+(\.\d+)?", amount) and currency in ("", home):
+        props["amount_in_home_currency"] = amount
+    else:
+        props.pop("amount_in_home_currency", None)
 
 
 def _pipeline_json(
@@ -339,9 +357,7 @@ class Account:
             props["amount"] = amount
         if currency:
             props["deal_currency_code"] = currency
-        numeric = re.fullmatch(r"-?\d+(\.\d+)?", amount.strip()) is not None
-        if numeric and currency in ("", self.home_currency):
-            props["amount_in_home_currency"] = amount.strip()
+        home_amount(props, self.home_currency)
         if closedate:
             props["closedate"] = closedate
         record = Record(deal_id, props, stamp, stamp, contacts=list(contact_ids))

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from segsync.sandbox import Request, Response
-from segsync_hubspot.sandbox.account import Record
+from segsync_hubspot.sandbox.account import Record, home_amount
 from segsync_hubspot.sandbox.values import READ_ONLY
 from segsync_hubspot.sandbox.wire import Endpoint, Routes, error, json_body
 
@@ -51,7 +51,7 @@ class DealRoutes(Routes):
         now = self.now()
         deal_id = self.account.new_id()
         props = {**props, "hs_object_id": deal_id, "createdate": now, "hs_lastmodifieddate": now}
-        _home_amount(props, self.account.home_currency)
+        home_amount(props, self.account.home_currency)
         record = Record(deal_id, props, now, now, contacts=list(dict.fromkeys(contacts)))
         self.account.deals[deal_id] = record
         return Response(201, record.json(props))
@@ -62,13 +62,13 @@ class DealRoutes(Routes):
         if not isinstance(body, dict) or "properties" not in body:
             raise error(400, "an update sends properties")
         deal.properties.update(self._properties(body["properties"]))
-        _home_amount(deal.properties, self.account.home_currency)
-        deal.properties["hs_lastmodifieddate"] = deal.updated_at = self.now()
+        home_amount(deal.properties, self.account.home_currency)
+        deal.touch(self.now())
         return Response(200, deal.json(deal.properties))
 
     def delete_deal(self, req: Request, m: re.Match[str]) -> Response:
         deal = self._deal(m[1])
-        deal.archived, deal.archived_at = True, self.now()
+        deal.archive(self.now())
         return Response(204)
 
     def associate(self, req: Request, m: re.Match[str]) -> Response:
@@ -78,7 +78,7 @@ class DealRoutes(Routes):
         if contact_id not in deal.contacts:
             deal.contacts.append(contact_id)
             if self.sandbox.bump_on_association:
-                deal.properties["hs_lastmodifieddate"] = deal.updated_at = self.now()
+                deal.touch(self.now())
         spec = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": DEAL_TO_CONTACT}
         result = {"from": {"id": deal.id}, "to": {"id": contact_id}, "associationSpec": spec}
         return self.batch([result], [], 200, started)
@@ -120,15 +120,6 @@ class DealRoutes(Routes):
         contact_id = str(to)
         self._live_contact(contact_id)
         return contact_id
-
-
-def _home_amount(props: dict[str, str], home: str) -> None:
-    """``amount_in_home_currency`` as HubSpot derives it: the amount when in the home currency."""
-    amount, currency = props.get("amount", "").strip(), props.get("deal_currency_code", home)
-    if re.fullmatch(r"-?\d+(\.\d+)?", amount) and currency in ("", home):
-        props["amount_in_home_currency"] = amount
-    else:
-        props.pop("amount_in_home_currency", None)
 
 
 __all__ = ["DealRoutes"]

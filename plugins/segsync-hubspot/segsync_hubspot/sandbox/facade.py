@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from segsync import Clock
 from segsync.sandbox import FaultPlan, SandboxBase, SeedData, SeedRules
-from segsync_hubspot.sandbox.account import HOME_PIPELINE, SEED_RULES, Account, HubList, Record
+from segsync_hubspot.sandbox.account import HOME_PIPELINE, SEED_RULES, Account, HubList, home_amount
 from segsync_hubspot.sandbox.server import DAY, TEN_SECONDS, HubSpotServer
 from segsync_hubspot.sandbox.values import Property, check_options, iso, stored_options
 
@@ -138,38 +138,33 @@ class HubSpotSandbox(SandboxBase):
             if contact_id not in deal.contacts:
                 deal.contacts.append(contact_id)
                 if self.bump_on_association:
-                    self._touch(deal)
+                    deal.touch(iso(self.now()))
 
     def set_deal_stage(self, deal_id: str, stage: str) -> None:
         """Move a deal to another stage (``closedwon``, ``closedlost``...), as a user would."""
         with self.server.lock:
             deal = self.account.deals[deal_id]
             deal.properties["dealstage"] = stage
-            self._touch(deal)
+            deal.touch(iso(self.now()))
 
     def set_deal_amount(self, deal_id: str, amount: Decimal) -> None:
         with self.server.lock:
             deal = self.account.deals[deal_id]
-            deal.properties["amount"] = deal.properties["amount_in_home_currency"] = format(amount, "f")
-            self._touch(deal)
+            deal.properties["amount"] = format(amount, "f")
+            home_amount(deal.properties, self.account.home_currency)
+            deal.touch(iso(self.now()))
 
     def archive_deal(self, deal_id: str) -> None:
         """Delete a deal: HubSpot archives it (gone from pages and search, in ``archived=true``)."""
         with self.server.lock:
-            deal = self.account.deals[deal_id]
-            deal.archived = True
-            deal.archived_at = iso(self.now())
+            self.account.deals[deal_id].archive(iso(self.now()))
 
     def bulk_touch_deals(self, deal_ids: Iterable[str]) -> None:
         """An import that modifies many deals in one instant: one timestamp for all."""
         with self.server.lock:
             stamp = iso(self.now())
             for i in deal_ids:
-                deal = self.account.deals[i]
-                deal.properties["hs_lastmodifieddate"] = deal.updated_at = stamp
-
-    def _touch(self, deal: Record) -> None:
-        deal.properties["hs_lastmodifieddate"] = deal.updated_at = iso(self.now())
+                self.account.deals[i].touch(stamp)
 
     def delete_contact(self, contact_id: str) -> None:
         """Archive the contact: gone from pages, lists and associations, as in HubSpot."""
