@@ -223,6 +223,7 @@ class _Job(PullPhase, ApplyPhase):
         except BaseException:
             if not self.dry_run:
                 self.state.release_lock()
+            self._close_scratch()
             raise
         self.report = SyncReport(job=self.info, started_at=self.store.wall_clock.now(), phase="pull")
         self._notify("sync_started", lambda h: h.sync_started(self.info))
