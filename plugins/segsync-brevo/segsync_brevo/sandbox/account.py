@@ -186,6 +186,10 @@ class BrevoAccount:
 
     # -- deals and orders -------------------------------------------------------------------
 
+    def new_deal_id(self) -> str:
+        """A new deal id: 24 hex digits, like Brevo's object ids."""
+        return f"{0x64F0 << 80 | self.take('deal'):024x}"
+
     def add_deal(
         self,
         deal_id: str | None,
@@ -197,8 +201,8 @@ class BrevoAccount:
         created: dt.datetime | None = None,
     ) -> str:
         """A deal (and the matching eCommerce order, same id); new ones get Brevo-like ids."""
-        number = self.take("deal")
-        deal_id = deal_id or f"{0x64F0 << 80 | number:024x}"  # 24 hex digits, like Brevo's object ids
+        new_id = self.new_deal_id()  # taken even for a seeded id: ids stay as they were
+        deal_id = deal_id or new_id
         if deal_id in self.deals:
             raise ValueError(f"deal id {deal_id!r} appears twice")
         created = created or self.now()

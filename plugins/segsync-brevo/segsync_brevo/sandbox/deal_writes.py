@@ -41,7 +41,7 @@ class DealWriteRoutes(Routes):
         attrs = self._attributes(body.get("attributes") or {})
         contacts = self._contacts(body.get("linkedContactsIds") or [])
         account = self.account
-        deal_id = f"{0x64F0 << 80 | account.take('deal'):024x}"
+        deal_id = account.new_deal_id()
         now = account.now()
         stamp = ts(now)
         attrs = {
