@@ -133,6 +133,8 @@ class Bench:
                     as_of=AS_OF,
                     env=self.env,
                     clock=clock,
+                    # the CRM's time: simulated waits move it, and the state store follows it
+                    wall_clock=sandbox,
                     hooks=hooks,
                 )
                 break

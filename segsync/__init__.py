@@ -18,6 +18,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(
         [
             "Contact",
+            "ContactGone",
             "ContactUpdate",
             "FieldOption",
             "FieldSpec",
@@ -62,7 +63,15 @@ _EXPORTS: dict[str, str] = {
     # The columnar forms of features and operators (see docs/plugins/plugin-hooks.md).
     **dict.fromkeys(("Column", "Frame"), "segsync.core.columns"),
     **dict.fromkeys(
-        ("Platform", "PlatformLimits", "PlatformSettings", "ResumablePurchases"), "segsync.sync.platform"
+        (
+            "IncrementalContacts",
+            "ListsById",
+            "Platform",
+            "PlatformLimits",
+            "PlatformSettings",
+            "ResumablePurchases",
+        ),
+        "segsync.sync.platform",
     ),
     **dict.fromkeys(("CallRunner", "Clock", "RetryPolicy", "SystemClock"), "segsync.sync.runner"),
     **dict.fromkeys(("error_class", "header", "header_count", "header_number"), "segsync.sync.http"),
@@ -96,6 +105,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from segsync.core.cost import CostKind, RateWindow
     from segsync.core.models import (
         Contact,
+        ContactGone,
         ContactUpdate,
         FieldOption,
         FieldSpec,
@@ -140,7 +150,14 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from segsync.project.manifest import PlatformManifest, load_platform_manifest
     from segsync.sync.http import error_class, header, header_count, header_number
     from segsync.sync.paging import CursorPaging, OffsetCursor, OffsetPaging, PageGuard, after_token
-    from segsync.sync.platform import Platform, PlatformLimits, PlatformSettings, ResumablePurchases
+    from segsync.sync.platform import (
+        IncrementalContacts,
+        ListsById,
+        Platform,
+        PlatformLimits,
+        PlatformSettings,
+        ResumablePurchases,
+    )
     from segsync.sync.runner import CallRunner, Clock, RetryPolicy, SystemClock
 
 __all__ = [
@@ -164,10 +181,13 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "Contact",
+    "ContactGone",
     "ContactUpdate",
     "CostKind",
     "FatalPlatformError",
     "FeatureRegister",
+    "IncrementalContacts",
+    "ListsById",
     "FieldOption",
     "FieldSpec",
     "FieldType",

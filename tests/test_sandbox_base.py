@@ -83,6 +83,11 @@ class ToySandbox(SandboxBase):
     def add_purchase(self, contact_id: str, amount: Decimal, closed_at: dt.datetime) -> str:
         return "p1"
 
+    def add_contact(self, email: str | None, attributes: dict[str, Any] | None = None) -> str:
+        with self.server.lock:
+            self.things.add(email or "anonymous")
+        return email or "anonymous"
+
     def delete_contact(self, contact_id: str) -> None:
         with self.server.lock:
             self.things.discard(contact_id)

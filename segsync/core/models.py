@@ -43,6 +43,12 @@ class Contact(_Frozen):
     lists: frozenset[str] | None = None
 
 
+class ContactGone(_Frozen):
+    """A contact seen before is gone from the CRM (deleted, or merged into another)."""
+
+    id: str
+
+
 class Purchase(_Frozen):
     """One won deal or order attributed to one contact.
 
@@ -147,7 +153,11 @@ class RemoteList(_Frozen):
 
 
 class ContactUpdate(_Frozen):
-    """New values for some managed fields of one contact (only the changed ones)."""
+    """New values for some managed fields of one contact (only the changed ones).
+
+    ``email`` is the contact's address as this job pulled it, None when the job did not (it
+    came from the contact cache, where a deleted contact may linger): a platform that finds
+    contacts by e-mail looks a None one up by id first."""
 
     contact_id: str
     email: str | None = None

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from segsync.sandbox.seed import SeedData, SeedRules
 from segsync.sandbox.server import (
@@ -200,6 +200,10 @@ class SandboxBase(ABC):
 
     @abstractmethod
     def add_purchase(self, contact_id: str, amount: Decimal, closed_at: dt.datetime) -> str: ...
+
+    @abstractmethod
+    def add_contact(self, email: str | None, attributes: dict[str, Any] | None = None) -> str:
+        """A contact created in the account behind segsync's back; returns its id."""
 
     @abstractmethod
     def delete_contact(self, contact_id: str) -> None: ...

@@ -8,7 +8,7 @@ alone, and those become per-record failures, retried on later runs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
@@ -55,6 +55,10 @@ class ApplyPhase:
         max_failed_runs: int
 
         def _checkpoint(self, step: str) -> None: ...
+
+        def _list_created(self, key: str, remote: RemoteList) -> None: ...
+
+        def _members_changed(self, key: str, list_id: str, ids: Iterable[str], *, added: bool) -> None: ...
 
         def _tick(self, phase: str, done: int, total: int | None = None, detail: str = "") -> None: ...
 
@@ -125,6 +129,8 @@ class ApplyPhase:
 
         remote, created = self.runner.retrying(f"ensure list {spec.key}", once)
         self.report.lists_created += int(created)
+        if created:
+            self._list_created(spec.key, remote)
         self.lists[spec.key] = remote
         self.state.set_remote_id("list", spec.key, remote.id, remote.name)
         return remote
@@ -192,6 +198,7 @@ class ApplyPhase:
                 result = self._bisect(batch, send, exc)
                 self._stop_if_systematic(batch, result, exc, list_target(key), "membership")
             self._settle(list_target(key), "membership", set(result.ok), result.failed)
+            self._members_changed(key, remote.id, result.ok, added=add)
             if add:
                 self.report.members_added += len(result.ok)
             else:
@@ -225,6 +232,7 @@ class ApplyPhase:
         for n, batch in enumerate(chunks(ids, size), start=1):
             result = self._guarded(batch, lambda b: self.platform.add_members(remote.id, b))
             self._settle(target, "membership", set(result.ok), result.failed)
+            self._members_changed(key, remote.id, result.ok, added=True)
             self.report.members_added += len(result.ok)
             self._checkpoint(f"refill list {key} batch {n}")
 

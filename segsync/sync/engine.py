@@ -50,8 +50,9 @@ from segsync.core.plan import (
 from segsync.core.report import JobInfo, JobStatus, SyncReport
 from segsync.errors import ConfigError, SegsyncError, SyncPaused
 from segsync.sync.apply import ApplyPhase
+from segsync.sync.contacts import ContactPhase
 from segsync.sync.hooks import Hooks as Hooks  # re-exported: run_sync takes it
-from segsync.sync.platform import Platform
+from segsync.sync.platform import ListsById, Platform
 from segsync.sync.pull import FULL_PULL as FULL_PULL  # re-exported: the cursor's name
 from segsync.sync.pull import PullPhase
 from segsync.sync.state import StateStore, scrub
@@ -157,7 +158,7 @@ def run_sync(
     return job.run()
 
 
-class _Job(PullPhase, ApplyPhase):
+class _Job(ContactPhase, PullPhase, ApplyPhase):
     def __init__(
         self,
         platform: Platform,
@@ -181,7 +182,7 @@ class _Job(PullPhase, ApplyPhase):
         self.full_every = full_every
         self.force_as_of = force_as_of
         self.purchase_chunk = purchase_chunk
-        self.spec = spec
+        self.spec: SyncSpec = spec
         self.store = store
         self.account = account
         self.state = store.account(platform.name, account)
@@ -362,33 +363,18 @@ class _Job(PullPhase, ApplyPhase):
                 "--as-of or [rfm] as_of, or add --force-as-of to score that date anyway; nothing was written"
             )
 
-    def _pull_contacts(self) -> tuple[list[Contact], list[Rejection]]:
-        list_ids = {k: r.id for k, r in self.lists.items() if r is not None}
-        contacts: list[Contact] = []
-        rejections: list[Rejection] = []
-        for rec in self.platform.iter_contacts(self.spec.properties, self.spec.fields, list_ids):
-            if isinstance(rec, Rejection):
-                rejections.append(rec)
-            else:
-                contacts.append(rec)
-            done = len(contacts) + len(rejections)
-            if done % 100 == 0:
-                self._tick("pull_contacts", done)
-        self.report.contacts_pulled = len(contacts)
-        self._tick("pull_contacts", len(contacts) + len(rejections), len(contacts) + len(rejections))
-        return contacts, rejections
-
     # -- observing ------------------------------------------------------------------------
 
     def _resolve_lists(self, specs: Sequence[ListSpec]) -> None:
         """Find each list by its remembered id (survives renames), else by name, else: to create."""
         known = self.state.remote_ids("list")
-        for spec in specs:
-            if spec.key in self.lists:
-                continue
+        todo = [s for s in specs if s.key not in self.lists]
+        found = self._lists_by_id([known[s.key][0] for s in todo if s.key in known])
+        for spec in todo:
             remote: RemoteList | None = None
             if spec.key in known:
-                remote = self.platform.get_list(known[spec.key][0])
+                list_id = known[spec.key][0]
+                remote = found[list_id] if found is not None else self.platform.get_list(list_id)
                 if remote is None:
                     log.warning(
                         "%s: list %r was deleted in the CRM; segsync recreates it", self.name, spec.name
@@ -399,6 +385,13 @@ class _Job(PullPhase, ApplyPhase):
             if remote is not None and known.get(spec.key) != (remote.id, remote.name):
                 self.state.set_remote_id("list", spec.key, remote.id, remote.name)
             self.lists[spec.key] = remote
+
+    def _lists_by_id(self, ids: Sequence[str]) -> Mapping[str, RemoteList | None] | None:
+        """The remembered lists in one call where the platform can (else None: one call each)."""
+        if not ids or not isinstance(self.platform, ListsById):
+            return None
+        got = self.platform.get_lists(ids)
+        return {i: got.get(i) for i in ids}
 
     def _observe(self, desired: DesiredState, contacts: Sequence[Contact]) -> Observed:
         remote_fields = dict(self.platform.inspect_fields(desired.fields))
@@ -420,14 +413,15 @@ class _Job(PullPhase, ApplyPhase):
             if self.platform.memberships_inline:
                 members[lspec.key] = {c.id for c in contacts if c.lists and lspec.key in c.lists}
             else:
-                members[lspec.key] = set(self.platform.list_members(remote_list.id))
+                members[lspec.key] = self._members(lspec.key, remote_list)
         return Observed(
             values={c.id: c.managed for c in contacts},
             fields=remote_fields,
             conflicts=conflicts,
             lists=dict(self.lists),
             members=members,
-            emails={c.id: c.email for c in contacts},
+            # only addresses read by this job: a cached one may belong to a deleted contact
+            emails={c.id: c.email for c in contacts if self.fresh_ids is None or c.id in self.fresh_ids},
         )
 
 

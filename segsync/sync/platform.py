@@ -34,6 +34,7 @@ from segsync.core.cost import CostKind as CostKind  # re-exported: part of the p
 from segsync.core.cost import RateWindow
 from segsync.core.models import (
     Contact,
+    ContactGone,
     ContactUpdate,
     FieldSpec,
     ListSpec,
@@ -108,6 +109,48 @@ class ResumablePurchases(Protocol):
         self, since: dt.datetime | None, *, resume: str | None = None
     ) -> Iterator[PurchaseRecord]:
         """``Platform.iter_purchases``, from ``resume`` when given."""
+
+
+ContactRecord = Contact | ContactGone | Rejection
+
+
+@runtime_checkable
+class IncrementalContacts(Protocol):
+    """A platform that can say which contacts changed since a moment (HubSpot's CRM search,
+    Brevo's ``createdSince``/``modifiedSince``). The engine keeps the contacts of the last pull
+    in the state store and, between periodic full pulls, asks only for what changed.
+
+    ``contacts_newest`` is the newest change (creation or modification, as the pull filtered)
+    among the contacts the last ``iter_contacts`` or ``iter_changed_contacts`` yielded, None
+    when it yielded none or the CRM did not say: the engine's next cursor comes from it.
+    """
+
+    #: False turns incremental contact pulls off (an instance may set it from its settings).
+    incremental_contacts: bool
+    contacts_newest: dt.datetime | None
+
+    def iter_changed_contacts(
+        self,
+        since: dt.datetime,
+        properties: Sequence[str],
+        managed: Sequence[FieldSpec],
+        lists: Mapping[str, str],
+        *,
+        reread: bool,
+    ) -> Iterator[ContactRecord]:
+        """Contacts created at or after ``since`` as ``iter_contacts`` yields them; with
+        ``reread``, also every contact modified since (the rules read properties that may
+        change); then a :class:`ContactGone` for each contact deleted since, where the CRM can
+        tell. A platform whose own writes depend on what may change (Brevo imports by e-mail)
+        reads modified contacts whatever ``reread`` says."""
+
+
+@runtime_checkable
+class ListsById(Protocol):
+    """A platform that reads many lists by id in one call (HubSpot ``GET /crm/v3/lists``)."""
+
+    def get_lists(self, list_ids: Sequence[str]) -> Mapping[str, RemoteList | None]:
+        """Each id's list, or None for a list that was deleted."""
 
 
 @runtime_checkable
@@ -220,7 +263,10 @@ class Platform(Protocol):
 
 
 __all__ = [
+    "ContactRecord",
     "CostKind",
+    "IncrementalContacts",
+    "ListsById",
     "Platform",
     "PlatformLimits",
     "PlatformSettings",

@@ -225,23 +225,12 @@ class PullPhase:
         return self.ledger_state.ledger()
 
     def _reconcile_due(self) -> bool:
-        """Whether the periodic full pull is due (``full_every``), and say so when it is."""
-        if self.full_every is None or not self.platform.incremental_purchases:
+        """Whether the periodic full purchase pull is due (``full_every``)."""
+        if not self.platform.incremental_purchases:
             return False
-        if self.ledger_state.cursor() is None:
-            return False  # the pull is full anyway
-        last = self.ledger_state.cursor(FULL_PULL)
-        now = self.store.wall_clock.now()
-        if last is not None and now - last < self.full_every:
-            return False
-        when = "never" if last is None else f"{_span(now - last)} ago"
-        log.info(
-            "%s: the last full purchase pull was %s (full_every %s): pulling every purchase",
-            self.name,
-            when,
-            _span(self.full_every),
+        return full_pull_due(
+            self.ledger_state, self.store.wall_clock.now(), self.full_every, "purchases", FULL_PULL, self.name
         )
-        return True
 
     def _purchase_pull(self, full: bool) -> tuple[PurchasePull | ResumablePull, Iterator[PurchaseRecord]]:
         """The pull to run: resumed from a saved page token, or from the cursor (a full one
@@ -287,6 +276,29 @@ class PullPhase:
             self._scratch = None
 
 
+def full_pull_due(
+    state: AccountStore, now: dt.datetime, every: dt.timedelta | None, cursor: str, last_full: str, name: str
+) -> bool:
+    """Whether the periodic full pull of a stream (its cursor ``cursor``; ``last_full``
+    remembers when its last full pull ended) is due under ``full_every``; says so when it is."""
+    if every is None or state.cursor(cursor) is None:
+        return False  # never, or the pull is full anyway
+    last = state.cursor(last_full)
+    if last is not None and now - last < every:
+        return False
+    when = "never" if last is None else f"{_span(now - last)} ago"
+    what = cursor.removesuffix("s")
+    log.info(
+        "%s: the last full %s pull was %s (full_every %s): pulling every %s",
+        name,
+        what,
+        when,
+        _span(every),
+        what,
+    )
+    return True
+
+
 def _span(delta: dt.timedelta) -> str:
     """A duration for people: whole days past a day ("8 days"), else minutes or hours."""
     if delta >= dt.timedelta(days=1):
@@ -295,4 +307,4 @@ def _span(delta: dt.timedelta) -> str:
     return human_duration(delta.total_seconds())
 
 
-__all__ = ["CURSOR_OVERLAP", "FULL_PULL", "PullPhase", "PurchasePull", "ResumablePull"]
+__all__ = ["CURSOR_OVERLAP", "FULL_PULL", "PullPhase", "PurchasePull", "ResumablePull", "full_pull_due"]

@@ -152,16 +152,19 @@ class StateFile:
     """
 
     def __init__(self, path: Path, *, clock: Any = None) -> None:
+        from segsync.testing.clock import FakeWallClock
+
         self.path = path
         self.clock = clock
+        # one wall clock for every job: time a test lets pass between jobs shows in timestamps
+        self.wall_clock = FakeWallClock(clock) if clock is not None else None
         self._process = 0
 
     def _open(self, process: int) -> Any:
         from segsync.sync.state import LockOwner, StateStore
-        from segsync.testing.clock import FakeWallClock
 
-        wall = FakeWallClock(self.clock) if self.clock is not None else None
-        return StateStore(self.path, wall_clock=wall, owner=LockOwner(process, "tests"), alive={process})
+        owner = LockOwner(process, "tests")
+        return StateStore(self.path, wall_clock=self.wall_clock, owner=owner, alive={process})
 
     def sync(
         self,

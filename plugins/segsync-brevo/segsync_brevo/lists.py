@@ -102,11 +102,12 @@ class Lists:
             self.import_list_id = self.session.runner.retrying("import_list.ensure", find_or_create)
         return self.import_list_id
 
-    def _index(self) -> list[dict[str, Any]]:
+    def _index(self, *, fresh: bool = False) -> list[dict[str, Any]]:
         """Every list of the account, read at most once a :data:`INDEX_MAX_AGE` (a first sync
-        looked up 15 segments' lists with 15 full listings), kept current with our creates."""
+        looked up 15 segments' lists with 15 full listings), kept current with our creates;
+        ``fresh`` reads it again now."""
         now = self.session.runner.clock.now()
-        if self._lists is None or now - self._listed_at > INDEX_MAX_AGE:
+        if fresh or self._lists is None or now - self._listed_at > INDEX_MAX_AGE:
             self._listed_at = now
             sdk = self.session.sdk
             lists = self.session.paged(
@@ -145,6 +146,11 @@ class Lists:
                 return None
             raise
         return remote_list(body)
+
+    def get_many(self, list_ids: Sequence[str]) -> dict[str, RemoteList | None]:
+        """Each list by id from one fresh listing (50 lists a page) instead of a call each."""
+        by_id = {str(i.get("id")): i for i in self._index(fresh=True)}
+        return {i: remote_list(by_id[i]) if i in by_id else None for i in list_ids}
 
     def create(self, spec: ListSpec, *, dynamic: bool) -> RemoteList:
         if dynamic:

@@ -34,6 +34,7 @@ from segsync import (
     CallRunner,
     ConfigError,
     Contact,
+    ContactGone,
     ContactUpdate,
     CostKind,
     FieldSpec,
@@ -85,6 +86,10 @@ class BrevoPlatform:
     memberships_inline: ClassVar[bool] = True
     dynamic_lists: bool = False  # Brevo lists never keep their own members
     incremental_purchases: bool = True
+    #: Contacts by ``modifiedSince`` (whatever ``reread`` says: writes find contacts by e-mail,
+    #: so a changed address must be read); Brevo lists no deleted contacts, so a deletion is
+    #: seen by the periodic full pull (writes to a deleted contact go by id and fail cleanly).
+    incremental_contacts: bool = True
 
     def __init__(self, settings: BrevoSettings, client: BrevoClient, runner: CallRunner) -> None:
         self.settings = settings
@@ -202,6 +207,22 @@ class BrevoPlatform:
         """Every contact, oldest first; ``modified_since`` narrows to recent changes."""
         return self.pulls.contacts(properties, managed, lists, modified_since=modified_since, resume=resume)
 
+    @property
+    def contacts_newest(self) -> dt.datetime | None:
+        return self.pulls.contacts_newest
+
+    def iter_changed_contacts(
+        self,
+        since: dt.datetime,
+        properties: Sequence[str],
+        managed: Sequence[FieldSpec],
+        lists: Mapping[str, str],
+        *,
+        reread: bool,
+    ) -> Iterator[Contact | ContactGone | Rejection]:
+        """``GET /contacts?modifiedSince=``: new contacts and changed ones (see ``incremental_contacts``)."""
+        return self.pulls.contacts(properties, managed, lists, modified_since=since)
+
     def iter_purchases(
         self, since: dt.datetime | None, *, resume: str | None = None
     ) -> Iterator[Purchase | PurchaseRetracted | Rejection]:
@@ -242,6 +263,9 @@ class BrevoPlatform:
 
     def get_list(self, list_id: str) -> RemoteList | None:
         return self.lists.get(list_id)
+
+    def get_lists(self, list_ids: Sequence[str]) -> Mapping[str, RemoteList | None]:
+        return self.lists.get_many(list_ids)
 
     def create_list(self, spec: ListSpec, *, dynamic: bool) -> RemoteList:
         return self.lists.create(spec, dynamic=dynamic)

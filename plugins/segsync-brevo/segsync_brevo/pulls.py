@@ -35,6 +35,8 @@ class Pulls:
         self._won: dict[str, str] | None = None
         self._deal_attributes: tuple[str, str | None] | None = None
         self._email_ids: dict[str, str | None] = {}
+        #: The newest ``modifiedAt`` among the contacts the last contact pull yielded.
+        self.contacts_newest: dt.datetime | None = None
 
     # -- contacts ---------------------------------------------------------------------------
 
@@ -63,9 +65,14 @@ class Pulls:
         list_keys = {int(v): k for k, v in lists.items() if str(v).isdigit()}
         since = mapping.format_since(modified_since) if modified_since else None
         overrides = self.session.settings.property_attributes
+        if resume is None:
+            self.contacts_newest = None
 
         for items, cursor in self.session.contact_pages(resume=resume, modified_since=since):
             for raw in items:
+                stamp = mapping.parse_datetime(raw.get("modifiedAt"))
+                if stamp is not None and (self.contacts_newest is None or stamp > self.contacts_newest):
+                    self.contacts_newest = stamp
                 contact = mapping.contact_from_brevo(
                     raw, properties=properties, managed=fields, list_keys=list_keys, overrides=overrides
                 )

@@ -54,6 +54,7 @@ DEFAULT_INTERVAL = 10.0
 _APIS: dict[str, tuple[str, ...]] = {
     "contacts": ("crm", "contacts", "basic_api"),
     "contacts_batch": ("crm", "contacts", "batch_api"),
+    "contacts_search": ("crm", "contacts", "search_api"),
     "deals": ("crm", "deals", "basic_api"),
     "deals_search": ("crm", "deals", "search_api"),
     "pipelines": ("crm", "pipelines", "pipelines_api"),

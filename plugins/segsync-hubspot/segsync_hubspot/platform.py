@@ -22,6 +22,7 @@ from segsync import (
     CallRunner,
     ConflictError,
     Contact,
+    ContactGone,
     ContactUpdate,
     CostKind,
     CursorPaging,
@@ -54,6 +55,8 @@ MANIFEST_PATH = Path(__file__).with_name("manifest.toml")
 
 WRITE_BATCH = 100  # batch/update maximum
 MEMBERSHIP_PAGE = 250  # list memberships GET maximum
+#: Lists asked for by id in one GET: HubSpot states no maximum, so a modest one (the URL grows).
+LISTS_BY_ID = 50
 CONTACTS = "contacts"
 
 #: Scopes segsync needs, each with the cheapest call proving it (see ``check``).
@@ -122,13 +125,14 @@ class HubSpotPlatform:
     memberships_inline: ClassVar[bool] = False
     dynamic_lists: bool = False  # set per instance from settings where the CRM can
     incremental_purchases: bool = True
+    incremental_contacts: bool = True
 
     def __init__(self, settings: HubSpotSettings, client: HubSpotClient) -> None:
         self.settings = settings
         self.client = client
         self.runner: CallRunner = client.runner
         self.limits = PlatformLimits(write_batch=WRITE_BATCH, membership_batch=settings.membership_batch)
-        self.incremental_purchases = settings.incremental
+        self.incremental_purchases = self.incremental_contacts = settings.incremental
         # DYNAMIC lists filter on the segment property: HubSpot keeps their members itself.
         self.dynamic_lists = settings.list_type == "DYNAMIC"
         self.pulls = Pulls(settings, client)
@@ -229,6 +233,24 @@ class HubSpotPlatform:
     ) -> Iterator[Contact | Rejection]:
         return self.pulls.contacts(properties, managed, lists)
 
+    @property
+    def contacts_newest(self) -> dt.datetime | None:
+        return self.pulls.contacts_newest
+
+    def iter_changed_contacts(
+        self,
+        since: dt.datetime,
+        properties: Sequence[str],
+        managed: Sequence[FieldSpec],
+        lists: Mapping[str, str],
+        *,
+        reread: bool,
+    ) -> Iterator[Contact | ContactGone | Rejection]:
+        """By CRM search on ``createdate`` (``lastmodifieddate`` with ``reread``: segsync's
+        own writes move it, so only rules reading changing properties pay for re-reads),
+        then the archived listing."""
+        return self.pulls.changed_contacts(since, properties, managed, reread=reread)
+
     def iter_purchases(self, since: dt.datetime | None) -> Iterator[Purchase | PurchaseRetracted | Rejection]:
         """Closed-won deals, one purchase per associated contact; with ``since`` (and the
         ``incremental`` setting), the deals changed since then, by CRM search."""
@@ -327,6 +349,18 @@ class HubSpotPlatform:
 
     def get_list(self, list_id: str) -> RemoteList | None:
         return self._list_or_none("lists.get", "get_by_id", list_id)
+
+    def get_lists(self, list_ids: Sequence[str]) -> Mapping[str, RemoteList | None]:
+        """``GET /crm/v3/lists/?listIds=...``, LISTS_BY_ID ids a call; a deleted list is absent."""
+        found: dict[str, RemoteList | None] = dict.fromkeys(list_ids)
+        for start in range(0, len(list_ids), LISTS_BY_ID):
+            part = list(list_ids[start : start + LISTS_BY_ID])
+            answer = self.client.call("lists.get_many", "lists", "get_all", list_ids=part)
+            for raw in answer.get("lists") or ():
+                remote = mapping.remote_list(raw)
+                if remote.id in found and not raw.get("deletedAt"):
+                    found[remote.id] = remote
+        return found
 
     def find_list(self, name: str) -> RemoteList | None:
         """HubSpot matches list names case-insensitively, and so does this lookup."""

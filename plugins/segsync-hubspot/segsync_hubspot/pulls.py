@@ -13,6 +13,7 @@ from typing import Any
 
 from segsync import (
     Contact,
+    ContactGone,
     CursorPaging,
     FieldSpec,
     PageGuard,
@@ -24,7 +25,7 @@ from segsync import (
 from segsync_hubspot import mapping
 from segsync_hubspot.client import PLATFORM, HubSpotClient
 from segsync_hubspot.config import HubSpotSettings
-from segsync_hubspot.search import ChangedDeals
+from segsync_hubspot.search import CONTACT_MODIFIED, CREATED, ChangedRecords
 
 PAGE_SIZE = 100  # GET page maximum for CRM objects
 ASSOCIATION_BATCH = 1000  # v4 association batch read maximum (since 2025-02-10)
@@ -35,12 +36,22 @@ def pages(operation: str, fetch: Callable[[str | None], Mapping[str, Any]]) -> I
     return CursorPaging(PLATFORM, operation, vendor="HubSpot").pages(fetch)
 
 
+def _contact_names(properties: Sequence[str], managed: Sequence[FieldSpec]) -> list[str]:
+    return list(dict.fromkeys(["email", *properties, *(spec.key for spec in managed)]))
+
+
 class Pulls:
     """Contacts and purchases of one portal."""
 
     def __init__(self, settings: HubSpotSettings, client: HubSpotClient) -> None:
         self.settings = settings
         self.client = client
+        #: The newest change among the contacts the last contact pull yielded.
+        self.contacts_newest: dt.datetime | None = None
+
+    def _newest(self, stamp: dt.datetime | None) -> None:
+        if stamp is not None and (self.contacts_newest is None or stamp > self.contacts_newest):
+            self.contacts_newest = stamp
 
     def contacts(
         self,
@@ -48,7 +59,8 @@ class Pulls:
         managed: Sequence[FieldSpec],
         lists: Mapping[str, str],
     ) -> Iterator[Contact | Rejection]:
-        names = list(dict.fromkeys(["email", *properties, *(spec.key for spec in managed)]))
+        names = _contact_names(properties, managed)
+        self.contacts_newest = None
 
         def fetch(after: str | None) -> Mapping[str, Any]:
             kw: dict[str, Any] = {"limit": PAGE_SIZE, "properties": names, "archived": False}
@@ -59,7 +71,28 @@ class Pulls:
         for page in pages("contacts.list", fetch):
             for record in page.get("results") or ():
                 if not record.get("archived"):
+                    self._newest(mapping.parse_datetime(record.get("updatedAt")))
                     yield mapping.contact_from_record(record, properties, managed)
+
+    def changed_contacts(
+        self, since: dt.datetime, properties: Sequence[str], managed: Sequence[FieldSpec], *, reread: bool
+    ) -> Iterator[Contact | ContactGone | Rejection]:
+        """Contacts created since ``since`` (with ``reread``, modified since), by CRM search,
+        then those archived since."""
+        self.contacts_newest = None
+        stamp = CONTACT_MODIFIED if reread else CREATED
+        walk = ChangedRecords(
+            self.client,
+            self.settings.search_result_cap,
+            _contact_names(properties, managed),
+            object="contacts",
+            stamp=stamp,
+        )
+        for batch in walk.batches(since, PAGE_SIZE):
+            for record in batch:
+                self._newest(walk.stamp_of(record))
+                yield mapping.contact_from_record(record, properties, managed)
+        yield from (ContactGone(id=i) for i in self._archived_since("contacts", since))
 
     def purchases(self, since: dt.datetime | None) -> Iterator[Purchase | PurchaseRetracted | Rejection]:
         """Closed-won deals, one purchase per associated contact.
@@ -98,7 +131,7 @@ class Pulls:
     def _changed(
         self, since: dt.datetime, won: frozenset[str]
     ) -> Iterator[Purchase | PurchaseRetracted | Rejection]:
-        changed = ChangedDeals(self.client, self.settings.search_result_cap, list(mapping.DEAL_PROPERTIES))
+        changed = ChangedRecords(self.client, self.settings.search_result_cap, list(mapping.DEAL_PROPERTIES))
         for batch in changed.batches(since, ASSOCIATION_BATCH):
             keep = [d for d in batch if str((d.get("properties") or {}).get("dealstage")) in won]
             kept = {str(d["id"]) for d in keep}
@@ -106,19 +139,19 @@ class Pulls:
             yield from (PurchaseRetracted(id=str(d["id"])) for d in batch if str(d["id"]) not in kept)
             if keep:
                 yield from self._purchases(keep)
-        yield from (PurchaseRetracted(id=i) for i in self._archived_since(since))
+        yield from (PurchaseRetracted(id=i) for i in self._archived_since("deals", since))
 
-    def _archived_since(self, since: dt.datetime) -> Iterator[str]:
-        """Ids of deals archived (deleted) since ``since``: the archived listing, read whole
-        (it has no filter), kept to those archived after the cursor."""
+    def _archived_since(self, kind: str, since: dt.datetime) -> Iterator[str]:
+        """Ids of ``kind`` (deals, contacts) archived (deleted) since ``since``: the archived
+        listing, read whole (it has no filter), kept to those archived after the cursor."""
 
         def fetch(after: str | None) -> Mapping[str, Any]:
             kw: dict[str, Any] = {"limit": PAGE_SIZE, "properties": ["hs_object_id"], "archived": True}
             if after:
                 kw["after"] = after
-            return self.client.call("deals.archived", "deals", "get_page", **kw, raw=True)  # type: ignore[no-any-return]
+            return self.client.call(f"{kind}.archived", kind, "get_page", **kw, raw=True)  # type: ignore[no-any-return]
 
-        for page in pages("deals.archived", fetch):
+        for page in pages(f"{kind}.archived", fetch):
             for deal in page.get("results") or ():
                 stamp = mapping.parse_datetime(deal.get("archivedAt"))
                 if stamp is None or stamp >= since:

@@ -83,6 +83,7 @@ EXCHANGES = {
     ("POST", "/crm/v3/lists/", 200),
     ("POST", "/crm/v3/lists/", 400),
     ("POST", "/crm/v3/objects/deals/search", 200),
+    ("POST", "/crm/v3/objects/contacts/search", 200),
     ("POST", "/crm/v3/objects/contacts/batch/update", 200),
     ("POST", "/crm/v3/objects/contacts/batch/update", 207),
     ("POST", "/crm/v3/objects/contacts/batch/update", 400),
@@ -169,6 +170,10 @@ def a_short_sync(platform: HubSpotPlatform) -> None:
     platform.remove_members(manual.id, contacts[:1])
     assert list(platform.list_members(manual.id)) == contacts[1:3]
     assert platform.get_list(manual.id) is not None
+    assert platform.get_lists([manual.id, dynamic.id]) == {
+        manual.id: platform.get_list(manual.id),
+        dynamic.id: platform.get_list(dynamic.id),
+    }
 
 
 def deals_all_with_contacts(make_sandbox: MakeSandbox, make_platform: MakePlatform) -> None:
@@ -195,6 +200,7 @@ def refusals(make_sandbox: MakeSandbox, make_platform: MakePlatform, data: SeedD
     gone = platform.create_list(ListSpec(key="gone", name="segsync · Gone"), dynamic=False)
     sb.delete_list(gone.id)
     assert platform.get_list(gone.id) is None
+    assert platform.get_lists([gone.id]) == {gone.id: None}
     strict = make_sandbox(data, whole_batch_validation=True)
     checked = make_platform(strict)
     checked.create_fields([SEGMENT])
@@ -241,6 +247,18 @@ def incremental_pull(make_sandbox: MakeSandbox, make_platform: MakePlatform, dat
     sandbox.archive_deal("5002")
     changes = list(platform.iter_purchases(cursor + dt.timedelta(seconds=1)))
     assert {r.id for r in changes if isinstance(r, PurchaseRetracted)} == {"5001", "5002"}
+    list(platform.iter_contacts([], FIELDS, {}))
+    since = platform.contacts_newest
+    assert since is not None
+    sandbox.clock.advance(60)
+    new = sandbox.add_contact("new@example.com")
+    sandbox.delete_contact("101")
+    sandbox.set_contact_property("102", "firstname", "Renamed")
+    later = since + dt.timedelta(seconds=30)
+    created = list(platform.iter_changed_contacts(later, [], FIELDS, {}, reread=False))
+    assert [c.id for c in created] == [new, "101"]
+    modified = list(platform.iter_changed_contacts(later, ["firstname"], FIELDS, {}, reread=True))
+    assert [c.id for c in modified] == ["102", new, "101"]
 
 
 def engine_sync(traffic_log: Path, workdir: Path) -> None:

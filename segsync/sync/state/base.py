@@ -21,7 +21,7 @@ from segsync.errors import StateError
 from segsync.sync.locks import KernelLocks
 from segsync.sync.locks import LockOwner as LockOwner  # re-exported: tests and harnesses name owners
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: A lock whose owner has not written a heartbeat for this long is considered dead. Owners
 #: beat at every checkpoint and between calls, and the longest silent wait is a rate wait
 #: (``RetryPolicy.max_rate_wait``, 15 min by default), so this leaves room for it.
@@ -54,6 +54,26 @@ CREATE TABLE IF NOT EXISTS pulls (
     since TEXT, started TEXT, newest TEXT, ordered INTEGER NOT NULL, updated_at TEXT NOT NULL,
     PRIMARY KEY (platform, account, stream)
 );
+CREATE TABLE IF NOT EXISTS contact_shapes (
+    platform TEXT NOT NULL, account TEXT NOT NULL, shape TEXT NOT NULL,
+    PRIMARY KEY (platform, account)
+);
+CREATE TABLE IF NOT EXISTS contact_cache (
+    platform TEXT NOT NULL, account TEXT NOT NULL, contact_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    rejected INTEGER NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (platform, account, contact_id)
+);
+CREATE INDEX IF NOT EXISTS contact_cache_order ON contact_cache (platform, account, seq);
+CREATE TABLE IF NOT EXISTS contact_lists (
+    platform TEXT NOT NULL, account TEXT NOT NULL, list_key TEXT NOT NULL, list_id TEXT NOT NULL,
+    PRIMARY KEY (platform, account, list_key)
+);
+CREATE TABLE IF NOT EXISTS contact_members (
+    platform TEXT NOT NULL, account TEXT NOT NULL, list_key TEXT NOT NULL, list_id TEXT NOT NULL,
+    contact_id TEXT NOT NULL,
+    PRIMARY KEY (platform, account, list_key, contact_id)
+);
+CREATE INDEX IF NOT EXISTS contact_members_by_contact ON contact_members (platform, account, contact_id);
 CREATE TABLE IF NOT EXISTS cursors (
     platform TEXT NOT NULL, account TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
     updated_at TEXT NOT NULL,

@@ -7,8 +7,8 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from segsync.core.models import ContactUpdate, FieldValue, Purchase
-from segsync.sync.state.base import decode_value, encode_value
+from segsync.core.models import FieldValue, Purchase
+from segsync.sync.state.base import decode_value
 from segsync.sync.state.ledger import LedgerStore, chunk_frame
 
 
@@ -63,18 +63,6 @@ class DataStore(LedgerStore):
             )
 
     # -- values written -------------------------------------------------------------------
-
-    def record_written(
-        self, platform: str, account: str, job_id: int, updates: Iterable[ContactUpdate]
-    ) -> None:
-        now = self._now()
-        rows = [
-            (platform, account, u.contact_id, key, encode_value(v), job_id, now)
-            for u in updates
-            for key, v in u.values.items()
-        ]
-        with self._tx() as db:
-            db.executemany("INSERT OR REPLACE INTO written_values VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
     def written_values(self, platform: str, account: str) -> dict[str, dict[str, FieldValue]]:
         out: dict[str, dict[str, FieldValue]] = {}

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from segsync.core.columns.ledger import LedgerRows
-from segsync.core.models import ContactUpdate, FieldValue, Purchase, RecordFailure
+from segsync.core.models import Contact, ContactUpdate, FieldValue, Purchase, RecordFailure, Rejection
 from segsync.core.report import JobInfo
-from segsync.sync.state.data import DataStore, PullState
+from segsync.sync.state.contacts import CachedContacts, ContactStore
+from segsync.sync.state.data import PullState
 from segsync.sync.state.jobs import JobStore
 from segsync.sync.state.locking import LockStore
 
 
-class StateStore(LockStore, JobStore, DataStore):
+class StateStore(LockStore, JobStore, ContactStore):
     """The project's state file. Safe to share between threads; several processes may open it."""
 
     def account(self, platform: str, account: str) -> AccountStore:
@@ -105,6 +106,37 @@ class AccountStore:
 
     def discard_pull(self) -> None:
         self.store.discard_pull(self.platform, self.account)
+
+    # -- contacts ---------------------------------------------------------------------------
+
+    def cached_contacts(self, shape: str, lists: Mapping[str, str] | None) -> CachedContacts | None:
+        return self.store.cached_contacts(self.platform, self.account, shape, lists)
+
+    def save_contacts(
+        self,
+        shape: str,
+        records: Sequence[Contact | Rejection],
+        gone: Iterable[str] = (),
+        *,
+        replace: bool,
+        cursor: dt.datetime | None,
+        lists: Mapping[str, str] | None = None,
+    ) -> None:
+        self.store.save_contacts(
+            self.platform, self.account, shape, records, gone, replace=replace, cursor=cursor, lists=lists
+        )
+
+    def forget_contact_cache(self) -> None:
+        self.store.forget_contact_cache(self.platform, self.account)
+
+    def cached_members(self, key: str, list_id: str) -> set[str] | None:
+        return self.store.cached_members(self.platform, self.account, key, list_id)
+
+    def save_members(self, key: str, list_id: str, members: Iterable[str]) -> None:
+        self.store.save_members(self.platform, self.account, key, list_id, members)
+
+    def members_changed(self, key: str, list_id: str, ids: Iterable[str], *, added: bool) -> None:
+        self.store.members_changed(self.platform, self.account, key, list_id, ids, added=added)
 
     # -- per-record failures ----------------------------------------------------------------
 

@@ -10,11 +10,11 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from segsync import Clock
 from segsync.sandbox import FaultPlan, SandboxBase, SeedData, SeedRules
-from segsync_hubspot.sandbox.account import HOME_PIPELINE, SEED_RULES, Account, HubList, home_amount
+from segsync_hubspot.sandbox.account import HOME_PIPELINE, SEED_RULES, Account, HubList, Record, home_amount
 from segsync_hubspot.sandbox.server import DAY, TEN_SECONDS, HubSpotServer
 from segsync_hubspot.sandbox.values import Property, check_options, iso, stored_options
 
@@ -166,10 +166,34 @@ class HubSpotSandbox(SandboxBase):
             for i in deal_ids:
                 self.account.deals[i].touch(stamp)
 
+    def add_contact(self, email: str | None, attributes: dict[str, Any] | None = None) -> str:
+        """A contact created in the portal (a form, an import): ``attributes`` are properties."""
+        with self.server.lock:
+            stamp = iso(self.now())
+            cid = self.account.new_id()
+            props = {k: str(v) for k, v in (attributes or {}).items() if v is not None}
+            if email:
+                props["email"] = email
+            record = Record(cid, props, stamp, stamp)
+            record.properties.update({"hs_object_id": cid, "createdate": stamp, "lastmodifieddate": stamp})
+            self.account.contacts[cid] = record
+            return cid
+
+    def set_contact_property(self, contact_id: str, name: str, value: str | None) -> None:
+        """A user edits a contact: the value changes and so does ``lastmodifieddate``."""
+        with self.server.lock:
+            contact = self.account.contacts[contact_id]
+            if value is None:
+                contact.properties.pop(name, None)
+            else:
+                contact.properties[name] = value
+            stamp = iso(self.now())
+            contact.properties["lastmodifieddate"] = contact.updated_at = stamp
+
     def delete_contact(self, contact_id: str) -> None:
         """Archive the contact: gone from pages, lists and associations, as in HubSpot."""
         with self.server.lock:
-            self.account.contacts[contact_id].archived = True
+            self.account.contacts[contact_id].archive(iso(self.now()))
             for lst in self.account.lists.values():
                 lst.members.pop(contact_id, None)
 

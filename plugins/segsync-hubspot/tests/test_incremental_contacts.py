@@ -1,0 +1,119 @@
+"""Incremental contacts: between full pulls a sync reads from HubSpot only the contacts created
+or deleted since the last one (by CRM search and the archived listing), takes the rest and the
+list members from the state store's cache, and ends where a full pull would."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from segsync.testing import StateFile
+
+from .conftest import AS_OF
+
+SOLD_AT = dt.datetime(2026, 1, 14, 12, tzinfo=dt.UTC)
+
+
+def a_buyer_in_a_list(sandbox, result) -> str:
+    """A contact segsync put in one of its lists."""
+    for _key, members in sorted(result.desired.members.items()):
+        if members:
+            return sorted(members)[0]
+    raise AssertionError("no list has members")
+
+
+def nothing_left_to_do(state, make_platform, sandbox) -> None:
+    """A full pull (dry run) finds the CRM already as the account's data says it should be."""
+    check = state.sync(make_platform(sandbox), as_of=AS_OF, dry_run=True, full=True)
+    assert not check.plan.writes_anything, check.plan.summary
+
+
+def test_an_idle_resync_reads_no_contact_and_no_list_member(
+    make_sandbox, make_platform, demo_data, clock, tmp_path
+):
+    sandbox = make_sandbox(demo_data)
+    state = StateFile(tmp_path / "state.db", clock=clock)
+    first = make_platform(sandbox)
+    state.sync(first, as_of=AS_OF)
+    assert first.runner.stats.per_operation["contacts.list"] >= 2
+    clock.advance(3600)
+    idle = make_platform(sandbox)
+    result = state.sync(idle, as_of=AS_OF)
+    ops = idle.runner.stats.per_operation
+    assert not result.plan.writes_anything
+    assert not {"contacts.list", "lists.members", "lists.get"} & set(ops)
+    assert (ops["contacts.search"], ops["contacts.archived"], ops["lists.get_many"]) == (1, 1, 1)
+    assert idle.runner.stats.calls <= 10, dict(ops)
+    assert result.report.contacts_pulled == 0
+    nothing_left_to_do(state, make_platform, sandbox)
+
+
+def test_new_and_deleted_contacts_reach_the_crm_as_a_full_pull_would(
+    make_sandbox, make_platform, demo_data, clock, tmp_path
+):
+    sandbox = make_sandbox(demo_data)
+    state = StateFile(tmp_path / "state.db", clock=clock)
+    first = state.sync(make_platform(sandbox), as_of=AS_OF)
+    clock.advance(3600)
+    new = sandbox.add_contact("new.buyer@example.com", {"firstname": "New"})
+    sandbox.add_purchase(new, Decimal("250.00"), SOLD_AT)
+    gone = a_buyer_in_a_list(sandbox, first)
+    sandbox.delete_contact(gone)
+
+    platform = make_platform(sandbox)
+    result = state.sync(platform, as_of=AS_OF)
+    assert result.report.contacts_pulled == 1
+    assert result.desired.values[new]["segsync_order_count"] == 1
+    assert sandbox.contact_values(new)["segsync_order_count"] == "1"
+    assert gone not in result.desired.values
+    assert "contacts.list" not in platform.runner.stats.per_operation
+    nothing_left_to_do(state, make_platform, sandbox)
+
+
+def test_a_hand_edit_of_a_managed_field_is_repaired_by_the_full_pull(
+    make_sandbox, make_platform, demo_data, clock, tmp_path
+):
+    """The cache holds what segsync wrote: an edit behind its back is seen by the next full pull."""
+    sandbox = make_sandbox(demo_data)
+    state = StateFile(tmp_path / "state.db", clock=clock)
+    first = state.sync(make_platform(sandbox), as_of=AS_OF)
+    buyer = next(c for c, v in first.desired.values.items() if v["segsync_order_count"] == 2)
+    clock.advance(3600)
+    sandbox.set_contact_property(buyer, "segsync_order_count", "7")
+    assert not state.sync(make_platform(sandbox), as_of=AS_OF).report.contacts_written
+    repaired = state.sync(make_platform(sandbox), as_of=AS_OF, full=True)
+    assert repaired.report.contacts_written == 1
+    assert sandbox.contact_values(buyer)["segsync_order_count"] == "2"
+
+
+def test_a_list_deleted_in_hubspot_is_recreated_and_refilled(
+    make_sandbox, make_platform, demo_data, clock, tmp_path
+):
+    sandbox = make_sandbox(demo_data)
+    state = StateFile(tmp_path / "state.db", clock=clock)
+    state.sync(make_platform(sandbox), as_of=AS_OF)
+    ids = {lst.id for lst in sandbox.account.lists.values() if not lst.deleted}
+    victim = next(i for i in sorted(ids) if sandbox.list_member_ids(i))
+    members = sandbox.list_member_ids(victim)
+    sandbox.delete_list(victim)
+    clock.advance(3600)
+    again = state.sync(make_platform(sandbox), as_of=AS_OF)
+    assert again.report.lists_created == 1
+    fresh = [lst for lst in sandbox.account.lists.values() if not lst.deleted and lst.id not in ids]
+    assert len(fresh) == 1
+    assert sandbox.list_member_ids(fresh[0].id) == members
+    nothing_left_to_do(state, make_platform, sandbox)
+
+
+def test_with_the_incremental_setting_off_every_contact_is_read(
+    make_sandbox, make_platform, demo_data, clock, tmp_path
+):
+    sandbox = make_sandbox(demo_data)
+    state = StateFile(tmp_path / "state.db", clock=clock)
+    state.sync(make_platform(sandbox, incremental=False), as_of=AS_OF)
+    clock.advance(3600)
+    again = make_platform(sandbox, incremental=False)
+    state.sync(again, as_of=AS_OF)
+    ops = again.runner.stats.per_operation
+    assert ops["contacts.list"] >= 2
+    assert "contacts.search" not in ops
