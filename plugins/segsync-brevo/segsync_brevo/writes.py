@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -203,13 +204,31 @@ class Writes:
 
     def _emails_of(self, contact_ids: Sequence[str]) -> dict[str, str | None]:
         """Emails of contacts an update names by id only: from the last pull, else looked up
-        20 at a time (``GET /contacts?ids=``); a contact that no longer exists maps to None."""
+        20 at a time (``GET /contacts?ids=``), or, when that takes more calls than reading
+        every contact 1000 a page would, from one listing of all (sized with one ``limit=1``
+        call); a contact that no longer exists maps to None."""
         out = {c: self.session.emails[c] for c in contact_ids if c in self.session.emails}
         unknown = [c for c in contact_ids if c not in out and c.isdigit()]
+        by_id = math.ceil(len(unknown) / 20)
+        # sizing the account costs a call: only worth it when lookups would take three or more
+        if by_id > 2 and 1 + math.ceil(self._account_size() / self.session.settings.contacts_page) < by_id:
+            for raw in flat(self.session.contact_pages()):
+                self.session.emails[str(raw["id"])] = raw.get("email") or None
+            return {**out, **{c: self.session.emails.get(c) for c in unknown}}
         for start in range(0, len(unknown), 20):
             for raw in flat(self.session.contact_pages(ids=[int(c) for c in unknown[start : start + 20]])):
                 out[str(raw["id"])] = self.session.emails[str(raw["id"])] = raw.get("email") or None
         return out
+
+    def _account_size(self) -> int:
+        """How many contacts the account holds (the ``count`` of a one-contact page)."""
+        body = self.session.call(
+            "contacts.count",
+            lambda: self.session.sdk.contacts.with_raw_response.get_contacts(
+                limit=1, offset=0, request_options=NO_RETRY
+            ),
+        ).body
+        return int((body or {}).get("count") or 0)
 
     def _chunks(self, items: Sequence[Encoded]) -> Iterator[list[Encoded]]:
         """Split so each import body stays under ``import_max_bytes``."""
