@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import compute, ledger
+from benchmarks import compute, ledger, sandbox
 
-COMMANDS = {"compute": compute.main, "ledger": ledger.main}
+COMMANDS = {"compute": compute.main, "ledger": ledger.main, "sandbox": sandbox.main}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

@@ -418,3 +418,16 @@ def test_snapshot_shows_segsync_fields_and_lists_only(http, quiet_sandbox):
         "list_names": ["segsync · VIP"],
     }
     json.dumps(snap)
+
+
+@pytest.mark.parametrize("sort", ["asc", "desc"])
+def test_contact_pages_cover_every_contact_once_in_either_order(http, quiet_sandbox, sort):
+    order = list(quiet_sandbox.state.order)
+    seen: list[int] = []
+    for offset in range(0, len(order) + 20, 11):  # 8 pages: under the 10 a second
+        resp = http.get("/contacts", params={"limit": 11, "offset": offset, "sort": sort})
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        assert body["count"] == len(order)
+        seen += [c["id"] for c in body["contacts"]]
+    assert seen == (order if sort == "asc" else order[::-1])

@@ -107,6 +107,9 @@ def page(req: Request, items: list[Any], *, default: int, high: int) -> list[Any
     """One ``limit``/``offset`` window of ``items`` in the ``sort`` order asked for."""
     limit = int_arg(req, "limit", default, high=high)
     offset = int_arg(req, "offset", 0)
+    if req.arg("sort", "desc") == "desc":  # the window from the end, without reversing every item
+        end = max(len(items) - offset, 0)
+        return items[max(end - limit, 0) : end][::-1]
     return sorted_items(items, req)[offset : offset + limit]
 
 
