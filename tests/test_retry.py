@@ -282,3 +282,42 @@ def test_the_throttle_log_drops_calls_older_than_its_longest_window():
         bucket.record(float(i))
     assert len(bucket.sent) - bucket.start <= 11
     assert len(bucket.sent) < 10_000  # the list itself is cut back, not only its start moved
+
+
+def test_calls_from_several_threads_never_overrun_a_window():
+    """The throttle's check and its record are one step: eight threads that all see room in
+    the same instant do not all go."""
+    import threading
+    import time
+
+    from segsync.sync.runner import SimulatedClock
+
+    class Yielding(SimulatedClock):
+        def now(self) -> float:
+            time.sleep(0.0001)  # let another thread run between any two steps
+            return super().now()
+
+    clock = Yielding()
+    r = CallRunner("t", buckets={"b": [RateWindow(requests=5, seconds=1.0)]}, clock=clock)
+    sent: list[float] = []
+    lock = threading.Lock()
+
+    def send() -> None:
+        with lock:
+            sent.append(clock.now())
+
+    def worker() -> None:
+        for _ in range(10):
+            r.call("op", send, bucket="b")
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(sent) == r.stats.calls == r.stats.per_operation["op"] == 80
+    # the moments the throttle let each call go (a simulated sleep in one thread moves the
+    # clock under the others, so the moments the calls read the clock say less)
+    let_go = sorted(r._bucket("b").sent)
+    assert len(let_go) == 80
+    assert all(let_go[i + 5] - let_go[i] >= 1.0 - 1e-6 for i in range(75)), "six calls in one window"

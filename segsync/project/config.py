@@ -60,8 +60,16 @@ class ProjectSection(_Strict):
     )
     full_every: dt.timedelta | None = Field(
         dt.timedelta(days=7),
-        description='pull every purchase again this often ("7d", "12h", "off"): it repairs what an '
-        "incremental pull cannot see (deals merged, contacts associated without the deal changing)",
+        description='pull every purchase and contact again this often ("7d", "12h", "off"): it repairs '
+        "what an incremental pull cannot see (deals merged, contacts associated without the deal "
+        "changing, hand edits of segsync's own fields and lists)",
+    )
+    concurrency: int = Field(
+        4,
+        ge=1,
+        le=16,
+        description="write batches in flight at once, under the account's one rate limit, where "
+        "the platform allows it (HubSpot; Brevo's writes go one at a time); 1 sends one at a time",
     )
 
     @field_validator("full_every", mode="before")

@@ -14,7 +14,7 @@ from segsync.core.models import Contact
 from segsync.plugins.registry import Registry
 from segsync.project.config import ProjectConfig
 from segsync.sync.engine import Hooks, Progress, SyncResult, SyncSpec, run_sync
-from segsync.sync.runner import Clock
+from segsync.sync.runner import Clock, SimulatedClock
 from segsync.sync.state import DEFAULT_STALE_AFTER, StateStore, WallClock
 
 log = logging.getLogger("segsync.engine")
@@ -80,6 +80,8 @@ def sync_project(
                 progress=progress,
                 force_as_of=force_as_of,
                 full_every=config.project.full_every,
+                # a simulated clock (the demo) adds up every thread's waits: one at a time there
+                concurrency=1 if isinstance(clock, SimulatedClock) else config.project.concurrency,
             )
     finally:
         platform.close()

@@ -8,7 +8,9 @@ alone, and those become per-record failures, retried on later runs.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
@@ -53,6 +55,7 @@ class ApplyPhase:
         dynamic_lists: bool
         retry_failed: bool
         max_failed_runs: int
+        concurrency: int
 
         def _checkpoint(self, step: str) -> None: ...
 
@@ -141,13 +144,12 @@ class ApplyPhase:
         specs: Sequence[FieldSpec],
         changes: Mapping[str, list[SegmentChange]],
     ) -> None:
-        size = self.platform.limits.write_batch
-        total = (len(updates) + size - 1) // size
-        for n, batch in enumerate(chunks(updates, size), start=1):
-            try:
-                result = self.platform.write_fields(batch)
-            except PermanentError as exc:
-                result = self._write_refused(batch, specs, exc)
+        batches = list(chunks(updates, self.platform.limits.write_batch))
+        total = len(batches)
+        for n, batch, outcome in self._send_all(batches, self.platform.write_fields):
+            result = (
+                self._write_refused(batch, specs, outcome) if isinstance(outcome, PermanentError) else outcome
+            )
             ok = set(result.ok)
             self.state.record_written(self.info.job_id, [u for u in batch if u.contact_id in ok])
             self._settle(FIELDS_TARGET, "write", ok, result.failed)
@@ -183,20 +185,22 @@ class ApplyPhase:
         if key in self.rebuilt:
             return  # recreated mid-run and refilled from the desired state already
         add = isinstance(op, AddMembers)
-        size = self.platform.limits.membership_batch
-        total = (len(op.ids) + size - 1) // size
-        for n, batch in enumerate(chunks(op.ids, size), start=1):
-            remote = self.lists[key]
-            assert remote is not None, f"list {key} was neither found nor created"
-            send = partial(self._members_once, add, remote.id)
-            try:
-                result = send(batch)
-            except PermanentError as exc:
+        batches = list(chunks(op.ids, self.platform.limits.membership_batch))
+        total = len(batches)
+        if not batches:
+            return
+        remote = self.lists[key]
+        assert remote is not None, f"list {key} was neither found nor created"
+        send = partial(self._members_once, add, remote.id)
+        for n, batch, outcome in self._send_all(batches, send):
+            if isinstance(outcome, PermanentError):
                 if self.platform.get_list(remote.id) is None:
                     self._rebuild_list(key, desired)
                     return
-                result = self._bisect(batch, send, exc)
-                self._stop_if_systematic(batch, result, exc, list_target(key), "membership")
+                result = self._bisect(batch, send, outcome)
+                self._stop_if_systematic(batch, result, outcome, list_target(key), "membership")
+            else:
+                result = outcome
             self._settle(list_target(key), "membership", set(result.ok), result.failed)
             self._members_changed(key, remote.id, result.ok, added=add)
             if add:
@@ -205,6 +209,39 @@ class ApplyPhase:
                 self.report.members_removed += len(result.ok)
             self._checkpoint(f"{'add' if add else 'remove'} members {key} batch {n}/{total}")
             self._tick("apply", n, total, f"list {key}")
+
+    def _send_all(
+        self, batches: Sequence[Sequence[T]], send: Callable[[Sequence[T]], WriteResult]
+    ) -> Iterator[tuple[int, Sequence[T], WriteResult | PermanentError]]:
+        """Send each batch, up to ``concurrency`` at once, and yield ``(n, batch, result or the
+        CRM's refusal)`` in batch order, so checkpoints and records follow the plan's order. Any
+        other error stops the sends: batches not yet sent are dropped, those in flight finish,
+        and their writes, unrecorded, are planned again by the next sync (writes are idempotent)."""
+        if self.concurrency <= 1 or len(batches) <= 1:
+            for n, batch in enumerate(batches, start=1):
+                try:
+                    yield n, batch, send(batch)
+                except PermanentError as exc:
+                    yield n, batch, exc
+            return
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="segsync-apply") as pool:
+            queued: deque[tuple[int, Sequence[T], Future[WriteResult]]] = deque()
+            todo = iter(enumerate(batches, start=1))
+            try:
+                while True:
+                    while len(queued) < 2 * self.concurrency and (nxt := next(todo, None)) is not None:
+                        queued.append((nxt[0], nxt[1], pool.submit(send, nxt[1])))
+                    if not queued:
+                        return
+                    n, batch, future = queued.popleft()
+                    try:
+                        result: WriteResult | PermanentError = future.result()
+                    except PermanentError as exc:
+                        result = exc
+                    yield n, batch, result
+            finally:
+                for _, _, pending in queued:
+                    pending.cancel()
 
     def _members_once(self, add: bool, list_id: str, batch: Sequence[str]) -> WriteResult:
         if add:

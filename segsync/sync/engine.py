@@ -123,8 +123,12 @@ def run_sync(
     purchase_chunk: int = PURCHASE_CHUNK,
     force_as_of: bool = False,
     full_every: dt.timedelta | None = None,
+    concurrency: int = 1,
 ) -> SyncResult:
     """Run one sync job (or, with ``dry_run``, everything up to the plan).
+
+    ``concurrency``: write batches in flight at once, at most the platform's
+    ``limits.concurrency``; every call still goes through the account's one throttle.
 
     ``full_every``: on an incremental platform, pull every purchase again when the last full
     pull is older than this (it repairs what an incremental pull cannot see); None never does.
@@ -154,6 +158,7 @@ def run_sync(
         purchase_chunk=purchase_chunk,
         force_as_of=force_as_of,
         full_every=full_every,
+        concurrency=min(concurrency, platform.limits.concurrency),
     )
     return job.run()
 
@@ -177,8 +182,10 @@ class _Job(ContactPhase, PullPhase, ApplyPhase):
         purchase_chunk: int,
         force_as_of: bool = False,
         full_every: dt.timedelta | None = None,
+        concurrency: int = 1,
     ) -> None:
         self.platform = platform
+        self.concurrency = max(1, concurrency)
         self.full_every = full_every
         self.force_as_of = force_as_of
         self.purchase_chunk = purchase_chunk

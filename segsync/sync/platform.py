@@ -91,6 +91,10 @@ class PlatformLimits(BaseModel):
 
     write_batch: int = Field(gt=0, description="contacts per field-write call")
     membership_batch: int = Field(gt=0, description="contacts per list add/remove call")
+    #: How many write batches may be in flight at once. 1 unless the platform's writes are safe
+    #: to send in parallel (no shared step such as Brevo's import list); the project's
+    #: ``concurrency`` caps it.
+    concurrency: int = Field(1, ge=1, le=16, description="write batches in flight at once")
 
 
 PurchaseRecord = Purchase | PurchaseRetracted | Rejection

@@ -152,6 +152,10 @@ class CallStats:
         }
 
 
+#: A wait this small is none: rounding, not a full window.
+_EPSILON = 1e-6
+
+
 class _Bucket:
     """Sliding-window log for one rate bucket, plus a "blocked until" from the CRM's headers.
 
@@ -166,6 +170,7 @@ class _Bucket:
         self.start = 0
         self.blocked_until = 0.0
         self.longest = max((w.seconds for w in self.windows), default=0.0)
+        self.lock = threading.Lock()
 
     def record(self, now: float) -> None:
         if self.sent and now < self.sent[-1]:
@@ -225,20 +230,34 @@ class CallRunner:
 
     def wait_for_budget(self, bucket: str, operation: str) -> None:
         """Sleep until ``bucket`` has room, or raise SyncPaused if that is too far away."""
+        self._until_room(bucket, operation, reserve=False)
+
+    def _until_room(self, bucket: str, operation: str, *, reserve: bool) -> None:
+        """Wait for room in ``bucket``; with ``reserve``, take it: the check and the record are
+        one step under the bucket's lock, so calls sent from several threads never overrun a
+        window (two that both saw room would both have gone)."""
         b = self._bucket(bucket)
-        wait = b.wait_needed(self.clock.now())
-        if wait <= 0:
-            return
-        if wait > self.policy.max_rate_wait:
-            raise SyncPaused(
-                f"{self.platform}: the {bucket!r} rate budget is spent (next call {operation}); "
-                f"it refills in about {human_duration(wait)}. "
-                "Progress is saved: run the same command again then.",
-                resume_after=wait,
-            )
-        log.debug("%s: waiting %.2fs for the %s budget", self.platform, wait, bucket)
-        self.stats.waited_seconds += wait
-        self.clock.sleep(wait)
+        while True:
+            with b.lock:
+                now = self.clock.now()
+                wait = b.wait_needed(now)
+                if wait <= _EPSILON:  # what a float clock leaves after sleeping the exact wait
+                    if reserve:
+                        b.record(now)
+                    return
+            if wait > self.policy.max_rate_wait:
+                raise SyncPaused(
+                    f"{self.platform}: the {bucket!r} rate budget is spent (next call {operation}); "
+                    f"it refills in about {human_duration(wait)}. "
+                    "Progress is saved: run the same command again then.",
+                    resume_after=wait,
+                )
+            log.debug("%s: waiting %.2fs for the %s budget", self.platform, wait, bucket)
+            with self._lock:
+                self.stats.waited_seconds += wait
+            self.clock.sleep(wait)
+            if not reserve:
+                return
 
     def observe(
         self,
@@ -280,18 +299,19 @@ class CallRunner:
 
         def attempt() -> T:
             before = self.clock.now()
-            self.wait_for_budget(bucket, operation)
+            self._until_room(bucket, operation, reserve=True)
             rate_waited[0] += self.clock.now() - before
-            self._bucket(bucket).record(self.clock.now())
-            self.stats.calls += 1
-            self.stats.per_operation[operation] += 1
-            self.stats.per_bucket[bucket] += 1
-            if write:
-                self.stats.writes += 1
+            with self._lock:  # calls may come from several threads (concurrent batches)
+                self.stats.calls += 1
+                self.stats.per_operation[operation] += 1
+                self.stats.per_bucket[bucket] += 1
+                if write:
+                    self.stats.writes += 1
             try:
                 return fn()
             except RateLimited as exc:
-                self.stats.rate_limited += 1
+                with self._lock:
+                    self.stats.rate_limited += 1
                 if exc.retry_after is not None:
                     if exc.retry_after > policy.max_rate_wait:
                         raise SyncPaused(
@@ -366,10 +386,11 @@ class CallRunner:
             return state.attempt_number >= policy.max_attempts or elapsed > policy.max_total_seconds
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
-            self.stats.retries += 1
             exc = state.outcome.exception() if state.outcome else None
             wait = state.upcoming_sleep
-            self.stats.waited_seconds += wait
+            with self._lock:
+                self.stats.retries += 1
+                self.stats.waited_seconds += wait
             log.info(
                 "%s: %s failed (%s); retry %d in %.1fs",
                 self.platform,

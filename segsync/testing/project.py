@@ -175,8 +175,10 @@ class StateFile:
         account: str | None = None,
         dry_run: bool = False,
         full: bool = False,
+        concurrency: int = 1,
     ) -> Any:
-        """Run one job; returns its :class:`segsync.sync.engine.SyncResult` (a pause raises)."""
+        """Run one job; returns its :class:`segsync.sync.engine.SyncResult` (a pause raises).
+        ``concurrency``: write batches in flight at once (at most the platform's limit)."""
         from segsync.sync.engine import run_sync
         from segsync.testing.reliability import standard_spec
 
@@ -190,6 +192,7 @@ class StateFile:
                 as_of=as_of,
                 dry_run=dry_run,
                 full=full,
+                concurrency=concurrency,
             )
 
     def jobs(self, limit: int = 10) -> list[Any]:

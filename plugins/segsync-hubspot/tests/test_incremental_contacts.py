@@ -117,3 +117,28 @@ def test_with_the_incremental_setting_off_every_contact_is_read(
     ops = again.runner.stats.per_operation
     assert ops["contacts.list"] >= 2
     assert "contacts.search" not in ops
+
+
+def test_concurrent_write_batches_leave_the_crm_as_one_at_a_time_does(
+    make_sandbox, make_platform, demo_data, clock, tmp_path
+):
+    """Four write batches in flight at once, one of them answered 503 first: the same calls,
+    the same CRM, the same records in the state store as batches sent one by one."""
+    from segsync.sandbox import FaultPlan
+
+    outcomes = []
+    for concurrency in (1, 4):
+        sandbox = make_sandbox(demo_data)
+        sandbox.server.set_faults(FaultPlan(script=["ok", "503"], path_pattern="/batch/update$"))
+        state = StateFile(tmp_path / f"state-{concurrency}.db", clock=clock)
+        platform = make_platform(sandbox)
+        result = state.sync(platform, as_of=AS_OF, concurrency=concurrency)
+        ops = platform.runner.stats.per_operation
+        outcomes.append(
+            (sandbox.snapshot(), result.report.contacts_written, ops["contacts.write"], ops["lists.add"])
+        )
+        assert sandbox.faults_injected == {"503": 1}, sandbox.faults_injected
+        idle = state.sync(make_platform(sandbox), as_of=AS_OF)
+        assert not idle.plan.writes_anything, "every confirmed write reached the contact cache"
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][2] > 1, "more than one write batch"
