@@ -158,8 +158,14 @@ def _sandbox_command(add: Add) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a keyword of the platform's sandbox (repeatable), e.g. rate_tier=general "
-        "(Brevo's plans), honour_deal_sort=false, search_cap=10000",
+        help="a keyword of the platform's sandbox (repeatable), e.g. honour_deal_sort=false, "
+        "search_cap=10000",
+    )
+    p.add_argument(
+        "--plan",
+        default=None,
+        help="the vendor plan whose rate limits it enforces (HubSpot: free, starter, professional, "
+        "enterprise; Brevo: general, advanced, extended); an --option of the same keyword wins",
     )
 
 
@@ -198,6 +204,17 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         return 0
     print(table(["plugin", "distribution", "version", "platforms"], rows))
     return 0
+
+
+def _plan_options(sandbox_cls: Any, plan: str | None) -> dict[str, Any]:
+    """``--plan NAME`` as the sandbox's keywords (its ``plans``)."""
+    if plan is None:
+        return {}
+    plans = getattr(sandbox_cls, "plans", None) or {}
+    if plan not in plans:
+        known = ", ".join(plans) or "none: this sandbox has no plans"
+        raise ConfigError(f"--plan {plan!r}: the {sandbox_cls.platform} sandbox knows {known}")
+    return dict(plans[plan])
 
 
 def _sandbox_options(sandbox_cls: Any, raw: list[str]) -> dict[str, Any]:
@@ -250,7 +267,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         data = load_seed_dir(args.seed_from, keep_orphans=args.keep_orphans, rules=rules)
     elif args.seed == "demo":
         data = demo_dataset(_today(), contacts=args.contacts)
-    options = _sandbox_options(sandbox_cls, args.option)
+    options = {**_plan_options(sandbox_cls, args.plan), **_sandbox_options(sandbox_cls, args.option)}
     try:
         sandbox = sandbox_cls(
             secret=secret,

@@ -462,6 +462,21 @@ def test_plan_and_sync_load_the_packs_once(capsys, project, crm, monkeypatch):
     assert len(calls) == 1
 
 
+def test_a_sandbox_plan_is_its_rate_limit_keywords():
+    from segsync.cli import _plan_options
+    from segsync.errors import ConfigError
+    from segsync_brevo.sandbox import BrevoSandbox
+    from segsync_hubspot.sandbox import HubSpotSandbox
+
+    assert _plan_options(BrevoSandbox, "advanced") == {"rate_tier": "advanced"}
+    assert _plan_options(HubSpotSandbox, "free") == {"rate_limit": 100, "daily_limit": 250_000}
+    assert _plan_options(HubSpotSandbox, None) == {}
+    with pytest.raises(ConfigError, match="knows general, advanced, extended"):
+        _plan_options(BrevoSandbox, "pro")
+    sandbox = HubSpotSandbox(secret="t", **_plan_options(HubSpotSandbox, "enterprise"))
+    assert sandbox.rate_windows()["daily"] == [(1_000_000, 86_400.0)]
+
+
 def test_sandbox_options_are_the_sandboxs_own_keywords():
     from segsync.cli import _sandbox_options
     from segsync.errors import ConfigError

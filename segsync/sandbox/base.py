@@ -144,6 +144,8 @@ class SandboxBase(ABC):
     server_class: ClassVar[type[SandboxServer]] = SandboxServer
     #: Where the API lives under the server root (Brevo's ``/v3``); part of ``base_url``.
     base_path: ClassVar[str] = ""
+    #: The vendor's plans by name, as this sandbox's keywords (``segsync sandbox --plan``).
+    plans: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
     def __init__(
         self,

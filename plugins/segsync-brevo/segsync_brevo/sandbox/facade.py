@@ -46,6 +46,8 @@ class BrevoSandbox(SandboxBase):
     server_class = BrevoServer
     base_path = "/v3"
 
+    plans: ClassVar[Mapping[str, Mapping[str, Any]]] = {tier: {"rate_tier": tier} for tier in RATE_TIERS}
+
     def __init__(
         self,
         *,

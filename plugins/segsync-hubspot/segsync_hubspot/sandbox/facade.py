@@ -37,6 +37,14 @@ class HubSpotSandbox(SandboxBase):
     seed_rules: ClassVar[SeedRules] = SEED_RULES
     server_class = HubSpotServer
 
+    #: Per-app limits by subscription (crm-api-facts §1.10).
+    plans: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "free": {"rate_limit": 100, "daily_limit": 250_000},
+        "starter": {"rate_limit": 100, "daily_limit": 250_000},
+        "professional": {"rate_limit": 190, "daily_limit": 625_000},
+        "enterprise": {"rate_limit": 190, "daily_limit": 1_000_000},
+    }
+
     def __init__(
         self,
         *,
