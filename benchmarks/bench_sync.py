@@ -1,10 +1,12 @@
 """Whether a sync is bounded by the CRM's rate limit or by segsync.
 
 Run: .venv/bin/python benchmarks/bench_sync.py [--platform hubspot|brevo] [--contacts N]
-Runs five syncs of the demo store against the platform's sandbox (real SDK over loopback
+Runs six syncs of the demo store against the platform's sandbox (real SDK over loopback
 HTTP) with simulated time: a first sync, a no-change resync, a resync after one new purchase
 added to the sandbox (a won deal for one seeded buyer, as a CRM user would record it), one
-more no-change resync, and a resync after another new purchase. The purchase cursor overlaps
+more no-change resync, a resync after another new purchase, and one after 1% of the contacts
+bought (after each run with changes, the fewest calls those changes can take: the last no-change
+run's reads, one write per batch of changed contacts, one membership call per list changed). The purchase cursor overlaps
 the newest change it saw by a second, so where the seed stamps many deals with one instant (the
 HubSpot sandbox stamps every seeded deal with the seeding time), the resyncs read those deals
 again until a later change moves the cursor past them: the last two runs are the steady state.
@@ -94,14 +96,16 @@ class Reports:
         return sum(int(getattr(r, name)) for r in self.reports[since:])
 
 
-def a_buyer(data: SeedData) -> str:
-    """A seeded contact with an e-mail and won purchases, none of them broken: the one who buys again."""
+def buyers(data: SeedData, n: int) -> list[str]:
+    """``n`` seeded contacts with an e-mail and won purchases, none of them broken: who buy again."""
     won = Counter(p.contact_id for p in data.purchases if p.stage == "won" and p.closedate and p.amount)
     broken = {p.contact_id for p in data.purchases if p.currency != "USD" or not p.closedate}
-    for c in data.contacts:
-        if c.email and "+" not in c.email and won[c.id] and c.id not in broken:
-            return c.id
-    raise SystemExit("the demo store has no clean buyer to add a purchase for")
+    found = [
+        c.id for c in data.contacts if c.email and "+" not in c.email and won[c.id] and c.id not in broken
+    ]
+    if len(found) < n:
+        raise SystemExit(f"the demo store has {len(found)} clean buyers, not {n}")
+    return found[:n]
 
 
 @dataclass
@@ -117,6 +121,9 @@ class Bench:
     connected: list[Platform]
     hooks: Reports = field(default_factory=Reports)
 
+    #: The calls of the last no-change run: what any incremental sync reads at least.
+    idle_calls: int | None = None
+
     def run(self, label: str) -> None:
         """Sync until a job finishes (a paused one is run again when its budget refills), and print it."""
         sandbox, clock, hooks = self.sandbox, self.clock, self.hooks
@@ -126,7 +133,7 @@ class Bench:
         while True:
             jobs += 1
             try:
-                sync_project(
+                result = sync_project(
                     self.config,
                     self.cls.name,
                     registry=self.registry,
@@ -168,10 +175,28 @@ class Bench:
         )
         per_operation: Counter[str] = sum((s.per_operation for s in stats), Counter())
         print(f"  calls by operation: {_counts(per_operation) or 'none'}")
+        self._minimum(label, calls, result.plan.summary, report.contacts_written)
         seen = Counter(sandbox.calls_by_bucket) - Counter(buckets0)
         print(
             f"  sandbox requests by bucket: {_counts(seen) or 'none'}, "
             f"{sandbox.rate_limited - limited0:,} answered 429"
+        )
+
+    def _minimum(self, label: str, calls: int, summary: Any, written: int) -> None:
+        """After a no-change run, remember its calls; after changes, print the fewest calls they
+        can take: that run's reads, one write per ``write_batch`` changed contacts and one
+        membership call per list whose members change (HubSpot's add-and-remove does both)."""
+        if label.startswith("no-change"):
+            self.idle_calls = calls
+            return
+        if self.idle_calls is None or label == "first sync":
+            return
+        batch = self.connected[-1].limits.write_batch
+        lists = len({k for k, n in (*summary.list_adds.items(), *summary.list_removes.items()) if n})
+        least = self.idle_calls + -(-written // batch) + lists
+        print(
+            f"  fewest calls for these changes: {least:,} (the no-change run's {self.idle_calls} reads, "
+            f"{-(-written // batch)} write batch(es), {lists} list(s) changed); made {calls / least:.2f}×"
         )
 
 
@@ -179,13 +204,14 @@ def _counts(counts: Counter[str]) -> str:
     return ", ".join(f"{name} {n:,}" for name, n in counts.most_common())
 
 
-#: The runs, in order: a label, and whether a purchase is added before it.
+#: The runs, in order: a label, and how many contacts buy before it (a count, or a share).
 RUNS = (
-    ("first sync", False),
-    ("no-change resync", False),
-    ("one new purchase", True),
-    ("no-change resync after it", False),
-    ("another new purchase", True),
+    ("first sync", 0),
+    ("no-change resync", 0),
+    ("one new purchase", 1),
+    ("no-change resync after it", 0),
+    ("another new purchase", 1),
+    ("1% of contacts buy", 0.01),
 )
 
 
@@ -211,7 +237,7 @@ def main() -> None:
     (folder / "segsync.toml").write_text(toml, encoding="utf-8")
     config = load_config(folder / "segsync.toml")
     env = {**os.environ, cls.secret_env: "bench-secret"}
-    buyer = a_buyer(data)
+    pool = buyers(data, max(1, args.contacts // 100))
     print(
         f"{cls.display_name}: {len(data.contacts):,} contacts, {len(data.purchases):,} deals; "
         f"{args.gap:,.0f} simulated s between runs"
@@ -222,13 +248,16 @@ def main() -> None:
     try:
         with platforms_connected() as connected:
             bench = Bench(cls, config, registry, env, clock, sandbox, connected)
-            for n, (label, sells) in enumerate(RUNS):
+            for n, (label, share) in enumerate(RUNS):
                 if n:
                     clock.advance(args.gap)
-                if sells:
-                    deal = sandbox.add_purchase(buyer, NEW_AMOUNT, NEW_CLOSED_AT)
+                count = int(share) if share >= 1 or not share else max(1, round(share * args.contacts))
+                deals = [sandbox.add_purchase(buyer, NEW_AMOUNT, NEW_CLOSED_AT) for buyer in pool[:count]]
+                if deals:
                     closed = f"{NEW_CLOSED_AT:%Y-%m-%d}"
-                    print(f"(added deal {deal}: {NEW_AMOUNT} for contact {buyer}, closed {closed})")
+                    print(
+                        f"(added {len(deals)} deal(s) of {NEW_AMOUNT}, closed {closed}, the last {deals[-1]})"
+                    )
                 bench.run(label)
     finally:
         sandbox.stop()

@@ -66,6 +66,7 @@ _EXPORTS: dict[str, str] = {
         (
             "IncrementalContacts",
             "ListsById",
+            "MembershipChanges",
             "Platform",
             "PlatformLimits",
             "PlatformSettings",
@@ -153,6 +154,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from segsync.sync.platform import (
         IncrementalContacts,
         ListsById,
+        MembershipChanges,
         Platform,
         PlatformLimits,
         PlatformSettings,
@@ -194,6 +196,7 @@ __all__ = [
     "FieldValue",
     "ListSpec",
     "ManifestError",
+    "MembershipChanges",
     "OperatorRegister",
     "PermanentError",
     "PermissionDenied",

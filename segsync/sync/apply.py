@@ -11,6 +11,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
@@ -31,7 +32,7 @@ from segsync.core.plan import (
 from segsync.core.report import JobInfo, SegmentChange, SyncReport
 from segsync.errors import PermanentError
 from segsync.sync.hooks import Hooks
-from segsync.sync.platform import Platform
+from segsync.sync.platform import MembershipChanges, Platform
 from segsync.sync.runner import CallRunner
 from segsync.sync.state import AccountStore
 
@@ -79,7 +80,8 @@ class ApplyPhase:
                     new=ch.new,
                 )
             )
-        for op in plan.ops:
+        ops = list(plan.ops)
+        for i, op in enumerate(ops):
             if isinstance(op, CreateFields):
                 self.report.fields_created += self._ensure_fields(op.specs)
                 self._checkpoint(f"created {len(op.specs)} field(s)")
@@ -91,8 +93,15 @@ class ApplyPhase:
                 self._checkpoint(f"created list {op.spec.key}")
             elif isinstance(op, WriteFields):
                 self._write_fields(op.updates, desired.fields, changes)
-            elif isinstance(op, AddMembers | RemoveMembers):
-                self._membership(op, desired)
+            elif isinstance(op, RemoveMembers):
+                # the plan puts a list's adds right after its removes: one call can carry both
+                nxt = ops[i + 1] if i + 1 < len(ops) else None
+                adds = nxt.ids if isinstance(nxt, AddMembers) and nxt.list_key == op.list_key else ()
+                self._membership(op.list_key, adds, op.ids, desired)
+            elif isinstance(op, AddMembers):
+                prev = ops[i - 1] if i else None
+                if not (isinstance(prev, RemoveMembers) and prev.list_key == op.list_key):
+                    self._membership(op.list_key, op.ids, (), desired)
 
     def _ensure_fields(self, specs: Sequence[FieldSpec]) -> int:
         """Create missing fields; after an ambiguous failure, look before creating again.
@@ -180,18 +189,22 @@ class ApplyPhase:
         self._stop_if_systematic(batch, result, exc, FIELDS_TARGET, "write")
         return result
 
-    def _membership(self, op: AddMembers | RemoveMembers, desired: DesiredState) -> None:
-        key = op.list_key
+    def _membership(self, key: str, add: Sequence[str], remove: Sequence[str], desired: DesiredState) -> None:
+        """Change a list's members in batches: removes, then adds; a batch carries both where the
+        platform changes both in one call (:class:`MembershipChanges`)."""
         if key in self.rebuilt:
             return  # recreated mid-run and refilled from the desired state already
-        add = isinstance(op, AddMembers)
-        batches = list(chunks(op.ids, self.platform.limits.membership_batch))
-        total = len(batches)
+        size = self.platform.limits.membership_batch
+        gone, new = [_Change(c, False) for c in remove], [_Change(c, True) for c in add]
+        if isinstance(self.platform, MembershipChanges):
+            batches = list(chunks([*gone, *new], size))
+        else:
+            batches = [*chunks(gone, size), *chunks(new, size)]
         if not batches:
             return
         remote = self.lists[key]
         assert remote is not None, f"list {key} was neither found nor created"
-        send = partial(self._members_once, add, remote.id)
+        send = partial(self._members_once, remote.id)
         for n, batch, outcome in self._send_all(batches, send):
             if isinstance(outcome, PermanentError):
                 if self.platform.get_list(remote.id) is None:
@@ -201,14 +214,18 @@ class ApplyPhase:
                 self._stop_if_systematic(batch, result, outcome, list_target(key), "membership")
             else:
                 result = outcome
-            self._settle(list_target(key), "membership", set(result.ok), result.failed)
-            self._members_changed(key, remote.id, result.ok, added=add)
-            if add:
-                self.report.members_added += len(result.ok)
-            else:
-                self.report.members_removed += len(result.ok)
-            self._checkpoint(f"{'add' if add else 'remove'} members {key} batch {n}/{total}")
-            self._tick("apply", n, total, f"list {key}")
+            ok = set(result.ok)
+            self._settle(list_target(key), "membership", ok, result.failed)
+            added = [c.contact_id for c in batch if c.add and c.contact_id in ok]
+            removed = [c.contact_id for c in batch if not c.add and c.contact_id in ok]
+            self._members_changed(key, remote.id, added, added=True)
+            self._members_changed(key, remote.id, removed, added=False)
+            self.report.members_added += len(added)
+            self.report.members_removed += len(removed)
+            kinds = {c.add for c in batch}
+            verb = "change" if len(kinds) > 1 else "add" if True in kinds else "remove"
+            self._checkpoint(f"{verb} members {key} batch {n}/{len(batches)}")
+            self._tick("apply", n, len(batches), f"list {key}")
 
     def _send_all(
         self, batches: Sequence[Sequence[T]], send: Callable[[Sequence[T]], WriteResult]
@@ -243,10 +260,14 @@ class ApplyPhase:
                 for _, _, pending in queued:
                     pending.cancel()
 
-    def _members_once(self, add: bool, list_id: str, batch: Sequence[str]) -> WriteResult:
-        if add:
-            return self.platform.add_members(list_id, batch)
-        return self.platform.remove_members(list_id, batch)
+    def _members_once(self, list_id: str, batch: Sequence[_Change]) -> WriteResult:
+        add = [c.contact_id for c in batch if c.add]
+        remove = [c.contact_id for c in batch if not c.add]
+        if add and remove and isinstance(self.platform, MembershipChanges):
+            return self.platform.change_members(list_id, add, remove)
+        if remove:
+            return self.platform.remove_members(list_id, remove)
+        return self.platform.add_members(list_id, add)
 
     def _rebuild_list(self, key: str, desired: DesiredState) -> None:
         """The list vanished mid-run: recreate it and add every desired member (it is empty)."""
@@ -325,8 +346,16 @@ def _segment_changed(hooks: Hooks, *, change: SegmentChange) -> None:
     hooks.segment_changed(change)
 
 
+@dataclass(frozen=True)
+class _Change:
+    """One membership change of a batch: add ``contact_id`` to the list, or remove it."""
+
+    contact_id: str
+    add: bool
+
+
 def _record_id(item: object) -> str:
-    return item.contact_id if isinstance(item, ContactUpdate) else str(item)
+    return item.contact_id if isinstance(item, ContactUpdate | _Change) else str(item)
 
 
 __all__ = ["ApplyPhase", "chunks"]

@@ -150,6 +150,15 @@ class IncrementalContacts(Protocol):
 
 
 @runtime_checkable
+class MembershipChanges(Protocol):
+    """A platform that adds and removes members of one list in one call (HubSpot's
+    add-and-remove): a list whose members come and go costs one call, not two."""
+
+    def change_members(self, list_id: str, add: Sequence[str], remove: Sequence[str]) -> WriteResult:
+        """Add ``add`` and remove ``remove`` (together at most ``limits.membership_batch``)."""
+
+
+@runtime_checkable
 class ListsById(Protocol):
     """A platform that reads many lists by id in one call (HubSpot ``GET /crm/v3/lists``)."""
 
@@ -271,6 +280,7 @@ __all__ = [
     "CostKind",
     "IncrementalContacts",
     "ListsById",
+    "MembershipChanges",
     "Platform",
     "PlatformLimits",
     "PlatformSettings",

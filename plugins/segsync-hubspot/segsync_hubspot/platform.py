@@ -405,26 +405,30 @@ class HubSpotPlatform:
             for row in page.get("results") or ():
                 yield str(row["recordId"])
 
-    def _change_members(self, list_id: str, contact_ids: Sequence[str], *, adding: bool) -> WriteResult:
-        if not contact_ids:
+    def change_members(self, list_id: str, add: Sequence[str], remove: Sequence[str]) -> WriteResult:
+        """One ``add-and-remove`` call for both (``lists.add``/``lists.remove`` when one is empty)."""
+        adds, removes = [str(i) for i in add], [str(i) for i in remove]
+        if not adds and not removes:
             return WriteResult()
-        ids = [str(i) for i in contact_ids]
-        body = {"recordIdsToAdd": ids if adding else [], "recordIdsToRemove": [] if adding else ids}
+        body = {"recordIdsToAdd": adds, "recordIdsToRemove": removes}
         answer = self.client.call(
-            "lists.add" if adding else "lists.remove",
+            "lists.change" if adds and removes else "lists.add" if adds else "lists.remove",
             "memberships",
             "add_and_remove",
             list_id,
             body,
             write=True,
         )
-        return mapping.membership_result(ids, answer.get("recordIdsMissing") or (), adding=adding)
+        missing = answer.get("recordIdsMissing") or ()
+        added = mapping.membership_result(adds, missing, adding=True)
+        removed = mapping.membership_result(removes, missing, adding=False)
+        return WriteResult(ok=added.ok + removed.ok, failed=added.failed + removed.failed)
 
     def add_members(self, list_id: str, contact_ids: Sequence[str]) -> WriteResult:
-        return self._change_members(list_id, contact_ids, adding=True)
+        return self.change_members(list_id, contact_ids, ())
 
     def remove_members(self, list_id: str, contact_ids: Sequence[str]) -> WriteResult:
-        return self._change_members(list_id, contact_ids, adding=False)
+        return self.change_members(list_id, (), contact_ids)
 
     # -- writes --------------------------------------------------------------------------
 

@@ -142,3 +142,24 @@ def test_concurrent_write_batches_leave_the_crm_as_one_at_a_time_does(
         assert not idle.plan.writes_anything, "every confirmed write reached the contact cache"
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][2] > 1, "more than one write batch"
+
+
+def test_a_list_whose_members_come_and_go_costs_one_call(
+    make_sandbox, make_platform, demo_data, clock, tmp_path
+):
+    sandbox = make_sandbox(demo_data)
+    state = StateFile(tmp_path / "state.db", clock=clock)
+    first = state.sync(make_platform(sandbox), as_of=AS_OF)
+    clock.advance(3600)
+    for buyer in sorted(first.desired.values)[::8]:  # an eighth buy again: others are pushed out
+        sandbox.add_purchase(buyer, Decimal("500.00"), SOLD_AT)
+    platform = make_platform(sandbox)
+    later = state.sync(platform, as_of=AS_OF)
+    summary = later.plan.summary
+    both = {k for k, n in summary.list_adds.items() if n} & {k for k, n in summary.list_removes.items() if n}
+    changed = {k for k, n in (*summary.list_adds.items(), *summary.list_removes.items()) if n}
+    assert both, "some list gains and loses members"
+    ops = platform.runner.stats.per_operation
+    assert ops["lists.change"] == len(both)
+    assert ops["lists.add"] + ops["lists.remove"] + ops["lists.change"] == len(changed)
+    nothing_left_to_do(state, make_platform, sandbox)
