@@ -6,10 +6,11 @@ HTTP) with simulated time: a first sync, a no-change resync, a resync after one 
 added to the sandbox (a won deal for one seeded buyer, as a CRM user would record it), one
 more no-change resync, a resync after another new purchase, and one after 1% of the contacts
 bought (after each run with changes, the fewest calls those changes can take: the last no-change
-run's reads, one write per batch of changed contacts, one membership call per list changed). The purchase cursor overlaps
-the newest change it saw by a second, so where the seed stamps many deals with one instant (the
-HubSpot sandbox stamps every seeded deal with the seeding time), the resyncs read those deals
-again until a later change moves the cursor past them: the last two runs are the steady state.
+run's reads, one write per batch of changed contacts, one membership call per list changed).
+The purchase cursor overlaps the newest change it saw by a second, so where the seed stamps many
+deals with one instant (the HubSpot sandbox stamps every seeded deal with the seeding time), the
+resyncs read those deals again until a later change moves the cursor past them: the fourth and
+fifth runs are the steady state.
 Between runs the simulated clock moves on by ``--gap`` seconds (an hour: syncs run from a
 schedule, not back to back), so a run does not start with the last one's rate windows still
 full. It prints where segsync and the plugin were imported from: an editable install imports
