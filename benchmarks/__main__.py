@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import compute, ledger, sandbox
+from benchmarks import compute, first_sync, ledger, sandbox
 
-COMMANDS = {"compute": compute.main, "ledger": ledger.main, "sandbox": sandbox.main}
+COMMANDS = {
+    "compute": compute.main,
+    "first_sync": first_sync.main,
+    "ledger": ledger.main,
+    "sandbox": sandbox.main,
+}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

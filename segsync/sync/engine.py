@@ -29,6 +29,7 @@ import datetime as dt
 import logging
 import tempfile
 from collections.abc import Callable, Mapping, Sequence, Set
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
@@ -55,7 +56,7 @@ from segsync.sync.hooks import Hooks as Hooks  # re-exported: run_sync takes it
 from segsync.sync.platform import ListsById, Platform
 from segsync.sync.pull import FULL_PULL as FULL_PULL  # re-exported: the cursor's name
 from segsync.sync.pull import PullPhase
-from segsync.sync.state import StateStore, scrub
+from segsync.sync.state import AccountLedger, StateStore, scrub
 
 log = logging.getLogger("segsync.engine")  # a stable name for log filters
 T = TypeVar("T")
@@ -319,8 +320,7 @@ class _Job(ContactPhase, PullPhase, ApplyPhase):
                 "%s: resuming job %s%s; re-planning against the CRM", self.name, self.info.resumed_from, where
             )
         self._resolve_lists(self.spec.lists)
-        contacts, rejections = self._pull_contacts()
-        purchases = self._pull_purchases(rejections)
+        contacts, rejections, purchases = self._pull()
         self._check_as_of(purchases.rows().first_day())
         self.state.forget_failures_except(c.id for c in contacts)
 
@@ -357,6 +357,21 @@ class _Job(ContactPhase, PullPhase, ApplyPhase):
         self._phase("apply")
         self._apply(plan, desired)
         return result
+
+    def _pull(self) -> tuple[list[Contact], list[Rejection], AccountLedger]:
+        """Contacts, then purchases; at the same time where calls may run concurrently (they
+        are independent, and each saves its own progress), contacts in a second thread.
+        Rejections come in the same order either way: the contacts', then the purchases'."""
+        if self.concurrency <= 1:
+            contacts, rejections = self._pull_contacts()
+            return contacts, rejections, self._pull_purchases(rejections)
+        bought: list[Rejection] = []
+        # leaving the block waits for the contact pull, whatever the purchase pull raised
+        with ThreadPoolExecutor(1, thread_name_prefix="segsync-contacts") as pool:
+            pulling = pool.submit(self._pull_contacts)
+            purchases = self._pull_purchases(bought)
+            contacts, rejections = pulling.result()
+        return contacts, [*rejections, *bought], purchases
 
     def _check_as_of(self, first: dt.date | None) -> None:
         """Refuse a reference date before every purchase: it empties every purchase segment
