@@ -70,3 +70,32 @@ def test_a_resumed_pull_goes_on_from_what_was_saved(account):
     assert {p.id for p in account.purchases()} == {"a", "b", "c", "d"}
     assert account.cursor() == T0 + dt.timedelta(minutes=5) - CURSOR_OVERLAP
     assert account.pull_state() is None
+
+
+def test_a_full_pull_out_of_order_holds_a_chunk_at_most_and_replaces_the_ledger_at_its_end(account):
+    from segsync.sync.pull import PurchasePull
+
+    account.save_purchases([buy("old", 1)], replace_all=True, cursor=None)
+    pull = PurchasePull(account, None, True, 2)
+    for pid, minutes in (("a", 5), ("b", 3), ("c", 9), ("d", 1), ("e", 7)):  # id order, not time
+        pull.add(buy(pid, minutes))
+        assert len(pull.buffer) < 2
+        assert [p.id for p in account.purchases()] == ["old"], "the ledger reads as before"
+    pull.finish()
+    assert sorted(p.id for p in account.purchases()) == ["a", "b", "c", "d", "e"]
+
+
+def test_a_full_pull_cut_short_leaves_the_ledger_and_the_next_starts_clean(account):
+    from segsync.sync.pull import PurchasePull
+
+    account.save_purchases([buy("old", 1)], replace_all=True, cursor=None)
+    cut = PurchasePull(account, None, True, 2)
+    for pid, minutes in (("a", 5), ("b", 3), ("c", 9)):
+        cut.add(buy(pid, minutes))
+    cut.interrupted()  # a pause, or a kill: no finish
+    assert [p.id for p in account.purchases()] == ["old"]
+    again = PurchasePull(account, None, True, 2)
+    for pid, minutes in (("x", 4), ("y", 2), ("z", 6)):  # spills too: pending chunks of its own
+        again.add(buy(pid, minutes))
+    again.finish()
+    assert sorted(p.id for p in account.purchases()) == ["x", "y", "z"], "nothing of the cut pull came back"

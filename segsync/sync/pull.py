@@ -76,6 +76,12 @@ class PurchasePull:
     newest: dt.datetime | None = None
     in_order: bool = True
     first_flush: bool = True
+    #: A full pull that cannot be saved as it goes spills its chunks as pending ones.
+    spilled: bool = False
+
+    def __post_init__(self) -> None:
+        if self.since is None:
+            self.state.discard_pull()  # what a full pull killed earlier left pending
 
     def add(self, rec: PurchaseRecord) -> None:
         purchase = _take(rec, self.buffer, self.gone)
@@ -89,8 +95,15 @@ class PurchasePull:
                     # short from here restarts where this one started.
                     self.state.set_cursor(self.since)
                 self.in_order = False
-        if self.incremental and self.in_order and len(self.buffer) >= self.chunk:
+        if len(self.buffer) < self.chunk:
+            return
+        if self.incremental and self.in_order:
             self.flush()
+        elif self.since is None and self.first_flush:
+            # A full pull out of order (HubSpot pages deals by id) cannot keep a cursor: its
+            # chunks wait as pending ones and replace the ledger when it ends.
+            self.state.save_pending_chunk(self.buffer, self.gone)
+            self.buffer, self.gone, self.spilled = [], [], True
 
     def cursor(self) -> dt.datetime | None:
         return _cursor(self.newest if self.incremental else None, self.since)
@@ -102,6 +115,10 @@ class PurchasePull:
             self.flush()
 
     def finish(self) -> None:
+        if self.spilled:
+            self.state.finish_pull(self.buffer, self.gone, full=True, cursor=self.cursor())
+            self.buffer, self.gone, self.first_flush = [], [], False
+            return
         self.flush()
 
     def flush(self) -> None:

@@ -193,6 +193,16 @@ class DataStore(LedgerStore):
             db.execute("DELETE FROM pulls WHERE platform=? AND account=?", (platform, account))
             self._write_cursor(db, platform, account, "purchases", cursor)
 
+    def save_pending_chunk(
+        self, platform: str, account: str, purchases: Sequence[Purchase], gone: Iterable[str]
+    ) -> None:
+        """One chunk of a full pull that cannot be resumed, kept pending (the ledger reads as
+        before) until :meth:`finish_pull`: the pull holds no more than a chunk in memory."""
+        frame = chunk_frame(purchases, gone)
+        if frame.height:
+            with self._tx() as db:
+                self.write_chunk(db, platform, account, frame, base=False, pending=True)
+
     def discard_pull(self, platform: str, account: str) -> None:
         """Forget an unfinished resumable pull (``sync --full`` starts over)."""
         with self._tx() as db:

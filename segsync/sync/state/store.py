@@ -104,6 +104,9 @@ class AccountStore:
     ) -> None:
         self.store.finish_pull(self.platform, self.account, purchases, gone, full=full, cursor=cursor)
 
+    def save_pending_chunk(self, purchases: Sequence[Purchase], gone: Iterable[str]) -> None:
+        self.store.save_pending_chunk(self.platform, self.account, purchases, gone)
+
     def discard_pull(self) -> None:
         self.store.discard_pull(self.platform, self.account)
 
