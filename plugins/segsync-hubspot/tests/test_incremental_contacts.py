@@ -171,3 +171,35 @@ def test_a_list_whose_members_come_and_go_costs_one_call(
     assert ops["lists.change"] == len(both)
     assert ops["lists.add"] + ops["lists.remove"] + ops["lists.change"] == len(changed)
     nothing_left_to_do(state, make_platform, sandbox)
+
+
+def test_a_property_the_rules_read_is_read_again_when_it_changes(
+    make_sandbox, make_platform, demo_data, clock, tmp_path
+):
+    """Rules reading ``country``: the incremental pull searches by ``lastmodifieddate``, so a
+    contact whose country changed reaches compute with the new one."""
+    import dataclasses
+
+    from segsync.testing.reliability import standard_spec
+
+    base = standard_spec()
+    seen: dict[str, str | None] = {}
+
+    def compute(contacts, ledger, as_of):
+        seen.update({c.id: c.properties.get("country") for c in contacts})
+        return base.compute(contacts, ledger, as_of)
+
+    spec = dataclasses.replace(base, properties=("email", "country"), compute=compute)
+    sandbox = make_sandbox(demo_data)
+    state = StateFile(tmp_path / "state.db", clock=clock)
+    state.sync(make_platform(sandbox), as_of=AS_OF, spec=spec)
+    moved = sorted(seen)[3]
+    assert seen[moved] != "NZ"
+    clock.advance(3600)
+    sandbox.set_contact_property(moved, "country", "NZ")
+    platform = make_platform(sandbox)
+    state.sync(platform, as_of=AS_OF, spec=spec)
+    assert seen[moved] == "NZ"
+    ops = platform.runner.stats.per_operation
+    assert "contacts.list" not in ops
+    assert ops["contacts.search"] >= 1
