@@ -42,6 +42,8 @@ class SyncReport(BaseModel):
     finished_at: dt.datetime | None = None
     phase: str = "pull"
     contacts_pulled: int = 0
+    #: contacts taken from the state store's cache instead of the CRM (an incremental pull)
+    contacts_cached: int = 0
     purchases_pulled: int = 0
     rejected: int = 0
     fields_created: int = 0
@@ -59,3 +61,8 @@ class SyncReport(BaseModel):
     segment_sizes: dict[str, int] = Field(default_factory=dict)
     #: fields segsync would not write because they exist in the CRM with another type
     conflicts: list[str] = Field(default_factory=list)
+
+    def contacts_text(self) -> str:
+        """ "1500 contacts", or "3 contacts (1,497 more from the cache)" after an incremental pull."""
+        cached = f" ({self.contacts_cached:,} more from the cache)" if self.contacts_cached else ""
+        return f"{self.contacts_pulled} contacts{cached}"

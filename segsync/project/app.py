@@ -220,7 +220,7 @@ def plan(args: argparse.Namespace) -> int:
         print(f"== {name}: plan as of {result.report.job.as_of} (dry run, nothing written)")
         report = result.report
         print(
-            f"pulled {report.contacts_pulled} contacts, {report.purchases_pulled} purchases; "
+            f"pulled {report.contacts_text()}, {report.purchases_pulled} purchases; "
             f"{report.rejected} record(s) rejected; {report.calls} API call(s) spent reading"
         )
         if result.plan is not None:
@@ -275,7 +275,7 @@ def render_report(name: str, report: object) -> str:
     r = report
     lines = [
         f"== {name}: job {r.job.job_id} {r.status} (as of {r.job.as_of})",
-        f"  pulled {r.contacts_pulled} contacts and {r.purchases_pulled} purchases; {r.rejected} rejected",
+        f"  pulled {r.contacts_text()} and {r.purchases_pulled} purchases; {r.rejected} rejected",
         f"  created {r.fields_created} field(s), {r.lists_created} list(s)",
         f"  wrote {r.contacts_written} contact(s); list members +{r.members_added} -{r.members_removed}",
         f"  {r.calls} API calls ({r.write_calls} writes), {r.retries} retries, {r.rate_limited} rate-limited",

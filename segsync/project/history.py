@@ -132,7 +132,7 @@ def show_job(args: argparse.Namespace) -> int:
     lines.append(f"  API calls {job.calls}, 429s {job.rate_limited}, retries {job.retries}")
     if r is not None:
         lines.append(
-            f"  pulled {r.contacts_pulled} contacts, {r.purchases_pulled} purchases; rejected {r.rejected}; "
+            f"  pulled {r.contacts_text()}, {r.purchases_pulled} purchases; rejected {r.rejected}; "
             f"wrote {r.contacts_written} contacts, +{r.members_added}/-{r.members_removed} list members; "
             f"{r.failed_records} record(s) failed"
         )

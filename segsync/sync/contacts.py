@@ -130,6 +130,8 @@ class ContactPhase:
                 lists=list_ids if inline else None,
             )
         self.fresh_ids = {c.id for c in fresh}
+        merged = _merged(cached.contacts, cached.rejections, fresh, fresh_rejections, gone)
+        self.report.contacts_cached = sum(1 for c in merged[0] if c.id not in self.fresh_ids)
         log.info(
             "%s: %d contact(s) changed and %d gone since the last pull; the other %d from the cache",
             self.name,
@@ -137,7 +139,7 @@ class ContactPhase:
             len(gone),
             len(cached.contacts) + len(cached.rejections),
         )
-        return _merged(cached.contacts, cached.rejections, fresh, fresh_rejections, gone)
+        return merged
 
     def _read(self, records: Iterable[ContactRecord]) -> tuple[list[Contact], list[Rejection], list[str]]:
         contacts: list[Contact] = []

@@ -45,6 +45,8 @@ def test_an_idle_resync_reads_no_contact_and_no_list_member(
     assert (ops["contacts.search"], ops["contacts.archived"], ops["lists.get_many"]) == (1, 1, 1)
     assert idle.runner.stats.calls <= 10, dict(ops)
     assert result.report.contacts_pulled == 0
+    assert result.report.contacts_cached == len(demo_data.contacts)
+    assert result.report.contacts_text() == f"0 contacts ({len(demo_data.contacts)} more from the cache)"
     nothing_left_to_do(state, make_platform, sandbox)
 
 
