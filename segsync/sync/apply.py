@@ -81,6 +81,7 @@ class ApplyPhase:
                 )
             )
         ops = list(plan.ops)
+        paired: set[int] = set()  # adds sent with their list's removes
         for i, op in enumerate(ops):
             if isinstance(op, CreateFields):
                 self.report.fields_created += self._ensure_fields(op.specs)
@@ -96,12 +97,13 @@ class ApplyPhase:
             elif isinstance(op, RemoveMembers):
                 # the plan puts a list's adds right after its removes: one call can carry both
                 nxt = ops[i + 1] if i + 1 < len(ops) else None
-                adds = nxt.ids if isinstance(nxt, AddMembers) and nxt.list_key == op.list_key else ()
+                adds: Sequence[str] = ()
+                if isinstance(nxt, AddMembers) and nxt.list_key == op.list_key:
+                    adds = nxt.ids
+                    paired.add(i + 1)
                 self._membership(op.list_key, adds, op.ids, desired)
-            elif isinstance(op, AddMembers):
-                prev = ops[i - 1] if i else None
-                if not (isinstance(prev, RemoveMembers) and prev.list_key == op.list_key):
-                    self._membership(op.list_key, op.ids, (), desired)
+            elif isinstance(op, AddMembers) and i not in paired:
+                self._membership(op.list_key, op.ids, (), desired)
 
     def _ensure_fields(self, specs: Sequence[FieldSpec]) -> int:
         """Create missing fields; after an ambiguous failure, look before creating again.

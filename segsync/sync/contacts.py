@@ -93,12 +93,8 @@ class ContactPhase:
         shape = contact_shape(self.spec, inline)
         started = self.store.wall_clock.now()
         cached = None if self._full_due() else self.state.cached_contacts(shape, list_ids if inline else None)
-        if cached is not None and (
-            cached.cursor is None
-            or (inline and any(self.state.cached_members(k, i) is None for k, i in list_ids.items()))
-        ):
-            cached = None  # no cursor to go on from, or a list whose members are unknown
-        if cached is None or cached.cursor is None:
+        # a full pull without a cursor to go on from, or with a list whose members are unknown
+        if cached is None or cached.cursor is None or not cached.lists_known:
             records = platform.iter_contacts(self.spec.properties, self.spec.fields, list_ids)
             contacts, rejections, _ = self._read(records)
             self.pulled_all = True
@@ -137,7 +133,7 @@ class ContactPhase:
             self.name,
             len(fresh) + len(fresh_rejections),
             len(gone),
-            len(cached.contacts) + len(cached.rejections),
+            self.report.contacts_cached,
         )
         return merged
 

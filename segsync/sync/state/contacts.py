@@ -23,6 +23,8 @@ from segsync.sync.state.data import DataStore
 
 #: The cursor name of the contact pulls.
 CONTACTS_CURSOR = "contacts"
+#: A row when the members of a list are known under a list id (members may be none).
+_LIST_KNOWN = "SELECT 1 FROM contact_lists WHERE platform=? AND account=? AND list_key=? AND list_id=?"
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class CachedContacts:
     contacts: list[Contact]
     rejections: list[Rejection]
     cursor: dt.datetime | None
+    #: False when a list asked for (memberships inline) has no members known under its id
+    lists_known: bool = True
 
 
 def _encode(contact: Contact) -> str:
@@ -66,10 +70,12 @@ class ContactStore(DataStore):
         if not rows or rows[0]["shape"] != shape:
             return None
         member_of: dict[str, set[str]] = {}
-        if lists is not None:
-            for key, list_id in lists.items():
-                for cid in self.cached_members(platform, account, key, list_id) or ():
-                    member_of.setdefault(cid, set()).add(key)
+        lists_known = True
+        for key, list_id in (lists or {}).items():
+            members = self.cached_members(platform, account, key, list_id)
+            lists_known = lists_known and members is not None
+            for cid in members or ():
+                member_of.setdefault(cid, set()).add(key)
         contacts: list[Contact] = []
         rejections: list[Rejection] = []
         for r in self._rows(
@@ -82,7 +88,8 @@ class ContactStore(DataStore):
             else:
                 keys = None if lists is None else frozenset(member_of.get(r["contact_id"], ()))
                 contacts.append(_decode(r["contact_id"], r["data"], keys))
-        return CachedContacts(contacts, rejections, self.cursor(platform, account, CONTACTS_CURSOR))
+        cursor = self.cursor(platform, account, CONTACTS_CURSOR)
+        return CachedContacts(contacts, rejections, cursor, lists_known)
 
     def save_contacts(
         self,
@@ -102,8 +109,7 @@ class ContactStore(DataStore):
         those lists replace what was known of it."""
         with self._tx() as db:
             if replace:
-                for table in ("contact_cache", "contact_members", "contact_lists", "contact_shapes"):
-                    db.execute(f"DELETE FROM {table} WHERE platform=? AND account=?", (platform, account))
+                self._clear(db, platform, account)
                 db.execute("INSERT INTO contact_shapes VALUES (?, ?, ?)", (platform, account, shape))
                 if lists is not None:
                     self._known_lists(db, platform, account, lists)
@@ -176,22 +182,21 @@ class ContactStore(DataStore):
             [(platform, account, key, list_id) for key, list_id in lists.items()],
         )
 
+    def _clear(self, db: sqlite3.Connection, platform: str, account: str) -> None:
+        for table in ("contact_cache", "contact_members", "contact_lists", "contact_shapes"):
+            db.execute(f"DELETE FROM {table} WHERE platform=? AND account=?", (platform, account))
+
     def forget_contact_cache(self, platform: str, account: str) -> None:
         """Drop the cache: the next sync pulls every contact."""
         with self._tx() as db:
-            for table in ("contact_cache", "contact_members", "contact_lists", "contact_shapes"):
-                db.execute(f"DELETE FROM {table} WHERE platform=? AND account=?", (platform, account))
+            self._clear(db, platform, account)
             self._write_cursor(db, platform, account, CONTACTS_CURSOR, None)
 
     # -- list members ---------------------------------------------------------------------
 
     def cached_members(self, platform: str, account: str, key: str, list_id: str) -> set[str] | None:
         """The members of list ``key`` as last known under ``list_id``; None when unknown."""
-        known = self._rows(
-            "SELECT 1 FROM contact_lists WHERE platform=? AND account=? AND list_key=? AND list_id=?",
-            (platform, account, key, list_id),
-        )
-        if not known:
+        if not self._rows(_LIST_KNOWN, (platform, account, key, list_id)):
             return None
         rows = self._rows(
             "SELECT contact_id FROM contact_members WHERE platform=? AND account=? AND list_key=? "
@@ -221,11 +226,7 @@ class ContactStore(DataStore):
         """Confirmed adds or removes (kept only where the list's members are known)."""
         rows = [(platform, account, key, list_id, c) for c in ids]
         with self._tx() as db:
-            known = db.execute(
-                "SELECT 1 FROM contact_lists WHERE platform=? AND account=? AND list_key=? AND list_id=?",
-                (platform, account, key, list_id),
-            ).fetchone()
-            if known is None:
+            if db.execute(_LIST_KNOWN, (platform, account, key, list_id)).fetchone() is None:
                 return
             if added:
                 db.executemany("INSERT OR REPLACE INTO contact_members VALUES (?, ?, ?, ?, ?)", rows)
