@@ -59,6 +59,10 @@ SEED_RULES = SeedRules("HubSpot", integer_contact_ids=True, integer_deal_ids=Tru
 STAGE_FOR_SEED = {"won": "closedwon", "lost": "closedlost", "open": "appointmentscheduled"}
 
 
+#: Contacts' modification time (deals have ``hs_lastmodifieddate``).
+CONTACT_MODIFIED = "lastmodifieddate"
+
+
 @dataclass
 class Record:
     id: str
@@ -69,9 +73,10 @@ class Record:
     contacts: list[str] = field(default_factory=list)  # deals only: associated contact ids
     archived_at: str = ""
 
-    def touch(self, stamp: str) -> None:
-        """A change to a deal: it moves its modification time (``hs_lastmodifieddate``)."""
-        self.properties["hs_lastmodifieddate"] = self.updated_at = stamp
+    def touch(self, stamp: str, modified: str = "hs_lastmodifieddate") -> None:
+        """A change to the record: it moves its modification time (``hs_lastmodifieddate`` on
+        deals, ``lastmodifieddate`` on contacts)."""
+        self.properties[modified] = self.updated_at = stamp
 
     def archive(self, stamp: str) -> None:
         """Deleted, as HubSpot deletes: archived, gone from pages and search."""
@@ -288,6 +293,14 @@ class Account:
             (lst for lst in self.lists.values() if not lst.deleted and lst.name.casefold() == folded), None
         )
 
+    def add_contact(self, cid: str, props: dict[str, str], created: str, stamp: str) -> Record:
+        """A contact created at ``created`` and last modified at ``stamp``, with its own
+        read-only properties set as HubSpot sets them."""
+        record = Record(cid, props, created, stamp)
+        record.properties.update({"hs_object_id": cid, "createdate": created, "lastmodifieddate": stamp})
+        self.contacts[cid] = record
+        return record
+
     # -- seeding -------------------------------------------------------------------------
 
     def seed(self, data: SeedData, now: dt.datetime) -> None:
@@ -306,9 +319,7 @@ class Account:
                 "jobtitle": c.jobtitle,
                 "company_size": c.company_size,
             }
-            record = Record(c.id, {k: v for k, v in props.items() if v}, created, stamp)
-            record.properties.update({"hs_object_id": c.id, "createdate": created, "lastmodifieddate": stamp})
-            self.contacts[c.id] = record
+            self.add_contact(c.id, {k: v for k, v in props.items() if v}, created, stamp)
         for p in data.purchases:
             self.add_deal(
                 p.deal_id,

@@ -14,7 +14,14 @@ from typing import Any, ClassVar
 
 from segsync import Clock
 from segsync.sandbox import FaultPlan, SandboxBase, SeedData, SeedRules
-from segsync_hubspot.sandbox.account import HOME_PIPELINE, SEED_RULES, Account, HubList, Record, home_amount
+from segsync_hubspot.sandbox.account import (
+    CONTACT_MODIFIED,
+    HOME_PIPELINE,
+    SEED_RULES,
+    Account,
+    HubList,
+    home_amount,
+)
 from segsync_hubspot.sandbox.server import DAY, TEN_SECONDS, HubSpotServer
 from segsync_hubspot.sandbox.values import Property, check_options, iso, stored_options
 
@@ -178,14 +185,10 @@ class HubSpotSandbox(SandboxBase):
         """A contact created in the portal (a form, an import): ``attributes`` are properties."""
         with self.server.lock:
             stamp = iso(self.now())
-            cid = self.account.new_id()
             props = {k: str(v) for k, v in (attributes or {}).items() if v is not None}
             if email:
                 props["email"] = email
-            record = Record(cid, props, stamp, stamp)
-            record.properties.update({"hs_object_id": cid, "createdate": stamp, "lastmodifieddate": stamp})
-            self.account.contacts[cid] = record
-            return cid
+            return self.account.add_contact(self.account.new_id(), props, stamp, stamp).id
 
     def set_contact_property(self, contact_id: str, name: str, value: str | None) -> None:
         """A user edits a contact: the value changes and so does ``lastmodifieddate``."""
@@ -195,8 +198,7 @@ class HubSpotSandbox(SandboxBase):
                 contact.properties.pop(name, None)
             else:
                 contact.properties[name] = value
-            stamp = iso(self.now())
-            contact.properties["lastmodifieddate"] = contact.updated_at = stamp
+            contact.touch(iso(self.now()), CONTACT_MODIFIED)
 
     def delete_contact(self, contact_id: str) -> None:
         """Archive the contact: gone from pages, lists and associations, as in HubSpot."""

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from segsync.sandbox import Request, Response
-from segsync_hubspot.sandbox.account import Record
+from segsync_hubspot.sandbox.account import CONTACT_MODIFIED, Record
 from segsync_hubspot.sandbox.values import InvalidValue
 from segsync_hubspot.sandbox.wire import (
     ASSOCIATION_BATCH_MAX,
@@ -159,7 +159,7 @@ class RecordRoutes(Routes):
                     contact.properties.pop(name, None)
                 else:
                     contact.properties[name] = value
-            contact.properties["lastmodifieddate"] = contact.updated_at = stamp
+            contact.touch(stamp, CONTACT_MODIFIED)
             results.append(contact.json(staged))
         return self.batch(results, errors, 200, started)
 
