@@ -52,6 +52,7 @@ _EXPORTS: dict[str, str] = {
             "SegsyncError",
             "SyncPaused",
             "TransientError",
+            "WebhookRefused",
         ],
         "segsync.errors",
     ),
@@ -73,6 +74,9 @@ _EXPORTS: dict[str, str] = {
             "ResumablePurchases",
         ),
         "segsync.sync.platform",
+    ),
+    **dict.fromkeys(
+        ("WebhookEvent", "WebhookReceiver", "WebhookRequest", "same_secret"), "segsync.sync.webhooks"
     ),
     **dict.fromkeys(("CallRunner", "Clock", "RetryPolicy", "SystemClock"), "segsync.sync.runner"),
     **dict.fromkeys(("error_class", "header", "header_count", "header_number"), "segsync.sync.http"),
@@ -145,6 +149,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
         SegsyncError,
         SyncPaused,
         TransientError,
+        WebhookRefused,
     )
     from segsync.plugins.hookspecs import hookimpl
     from segsync.plugins.registry import FeatureRegister, OperatorRegister, PlatformRegister
@@ -161,6 +166,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
         ResumablePurchases,
     )
     from segsync.sync.runner import CallRunner, Clock, RetryPolicy, SystemClock
+    from segsync.sync.webhooks import WebhookEvent, WebhookReceiver, WebhookRequest, same_secret
 
 __all__ = [
     "Column",
@@ -223,6 +229,10 @@ __all__ = [
     "SyncPaused",
     "SystemClock",
     "TransientError",
+    "WebhookEvent",
+    "WebhookReceiver",
+    "WebhookRefused",
+    "WebhookRequest",
     "WriteResult",
     "__version__",
     "header",
@@ -230,4 +240,5 @@ __all__ = [
     "header_number",
     "hookimpl",
     "load_platform_manifest",
+    "same_secret",
 ]

@@ -2,7 +2,8 @@
 
 Every command runs non-interactively (no prompts: CI and cron have no stdin). segsync errors
 are printed as one line without a traceback; the exit status is 0 only on success, 2 for bad
-input, 75 when a rate budget paused a sync (run it again later), 1 otherwise.
+input, 75 when a rate budget paused a sync (run it again later), 1 otherwise. ``watch`` and
+``serve`` run until SIGTERM and then exit 0 (see segsync.project.daemon).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     _project_commands(add)
+    _daemon_commands(add)
     _score_command(add)
     _history_commands(add)
     add("plugins", "list installed plugins and the platforms they provide", cmd_plugins)
@@ -96,6 +98,34 @@ def _project_commands(add: Add) -> None:
         "--retry-failed", action="store_true", help="retry records that failed too often and were parked"
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+def _daemon_commands(add: Add) -> None:
+    p = add("watch", "incremental syncs on an interval until SIGTERM (one at a time)", cmd_watch)
+    _project_opts(p, as_of=False)
+    p.add_argument("--every", default="5m", help="time between syncs: 30s, 5m, 1h... (default 5m)")
+    p = add("serve", "receive CRM webhooks and sync soon after each change (until SIGTERM)", cmd_serve)
+    _project_opts(p, as_of=False)
+    p.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 in a container)"
+    )
+    p.add_argument(
+        "--public-url",
+        default=None,
+        help="scheme and host the CRM posts to, e.g. https://hooks.example.com (HubSpot signs the full "
+        "URL; default: the request's Host header)",
+    )
+    p.add_argument(
+        "--every",
+        default="15m",
+        help="also sync on this interval, for changes no webhook reports "
+        "(Brevo's deals); 0 or off: never (default 15m)",
+    )
+    p.add_argument(
+        "--debounce", default="2s", help="quiet time before a sync, to coalesce a burst (default 2s)"
+    )
+    p.add_argument("--threads", type=int, default=4, help="request threads (default 4)")
 
 
 def _score_command(add: Add) -> None:
@@ -292,6 +322,18 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     print("stop with Ctrl-C", flush=True)
     sandbox.server.serve_forever()
     return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from segsync.project.daemon import watch
+
+    return watch(args)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from segsync.project.daemon import serve
+
+    return serve(args)
 
 
 def cmd_score(args: argparse.Namespace) -> int:

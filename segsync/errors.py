@@ -11,6 +11,8 @@ not by where they came from::
     ├── StateError                    the state store is unusable (locked by a live job, corrupt)
     │   └── JobLocked                 another job holds this account's lock
     ├── SyncPaused                    a rate budget is spent: the job checkpointed, run again later
+    ├── SyncStopped                   asked to stop (SIGTERM): the job checkpointed, run again later
+    ├── WebhookRefused                a webhook delivery failed its signature, token or time check
     └── PlatformError                 a CRM call failed (message never carries CRM bodies)
         ├── FatalPlatformError        stop the job: retrying cannot help
         │   ├── AuthError             401: token wrong, expired or missing
@@ -87,6 +89,22 @@ class SyncPaused(SegsyncError):
     def __init__(self, message: str, resume_after: float) -> None:
         super().__init__(message)
         self.resume_after = resume_after
+
+
+class SyncStopped(SegsyncError):
+    """The job was asked to stop (``segsync watch``/``serve`` got SIGTERM) and stopped at a
+    checkpoint; the next sync resumes it."""
+
+    exit_code = 143  # 128 + SIGTERM, what a shell reports for a process stopped by it
+
+
+class WebhookRefused(SegsyncError):
+    """A webhook delivery that must not be trusted: bad or missing signature or token, a stale
+    or replayed timestamp. ``reason`` is a short label for logs and metrics (never the body)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
 
 
 class PlatformError(SegsyncError):

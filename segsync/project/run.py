@@ -49,6 +49,7 @@ def sync_project(
     progress: Callable[[Progress], None] | None = None,
     force_as_of: bool = False,
     packs: Sequence[Any] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> SyncResult:
     """``segsync sync``/``plan`` for one configured platform: packs (loaded here unless the
     caller already has them), connection, store, job."""
@@ -82,6 +83,7 @@ def sync_project(
                 full_every=config.project.full_every,
                 # a simulated clock (the demo) adds up every thread's waits: one at a time there
                 concurrency=1 if isinstance(clock, SimulatedClock) else config.project.concurrency,
+                should_stop=should_stop,
             )
     finally:
         platform.close()

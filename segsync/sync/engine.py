@@ -49,7 +49,7 @@ from segsync.core.plan import (
     make_plan,
 )
 from segsync.core.report import JobInfo, JobStatus, SyncReport
-from segsync.errors import ConfigError, SegsyncError, SyncPaused
+from segsync.errors import ConfigError, SegsyncError, SyncPaused, SyncStopped
 from segsync.sync.apply import ApplyPhase
 from segsync.sync.contacts import ContactPhase
 from segsync.sync.hooks import Hooks as Hooks  # re-exported: run_sync takes it
@@ -125,8 +125,12 @@ def run_sync(
     force_as_of: bool = False,
     full_every: dt.timedelta | None = None,
     concurrency: int = 1,
+    should_stop: Callable[[], bool] | None = None,
 ) -> SyncResult:
     """Run one sync job (or, with ``dry_run``, everything up to the plan).
+
+    ``should_stop``: asked after each checkpoint and pulled page; True stops the job there with
+    :class:`~segsync.errors.SyncStopped` (status ``interrupted``; the next sync resumes it).
 
     ``concurrency``: write batches in flight at once, at most the platform's
     ``limits.concurrency``; every call still goes through the account's one throttle.
@@ -161,6 +165,7 @@ def run_sync(
         full_every=full_every,
         concurrency=min(concurrency, platform.limits.concurrency),
     )
+    job.should_stop = should_stop
     return job.run()
 
 
@@ -217,6 +222,7 @@ class _Job(ContactPhase, PullPhase, ApplyPhase):
         self.last_beat = self.runner.clock.now()
         self.info: JobInfo
         self.report: SyncReport
+        self.should_stop: Callable[[], bool] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -251,7 +257,7 @@ class _Job(ContactPhase, PullPhase, ApplyPhase):
         if isinstance(exc, SyncPaused):
             status = "paused"
             self.report.resume_after_seconds = exc.resume_after
-        elif isinstance(exc, KeyboardInterrupt):
+        elif isinstance(exc, KeyboardInterrupt | SyncStopped):
             status = "interrupted"
         elif exc is not None:
             status = "failed"
@@ -289,7 +295,14 @@ class _Job(ContactPhase, PullPhase, ApplyPhase):
         self.report.retries = st.retries - retries
         self.report.rate_limited = st.rate_limited - limited
 
+    def _stop_here(self) -> None:
+        if self.should_stop is not None and self.should_stop():
+            raise SyncStopped(
+                f"{self.name}: stopped as asked, after {self.report.phase}; the next sync resumes"
+            )
+
     def _tick(self, phase: str, done: int, total: int | None = None, detail: str = "") -> None:
+        self._stop_here()
         if self.progress is not None:
             self.progress(Progress(phase, done, total, detail))
         now = self.runner.clock.now()
@@ -309,6 +322,7 @@ class _Job(ContactPhase, PullPhase, ApplyPhase):
         self.store.checkpoint(self.info.job_id, self.report.phase, step, self.batches, detail)
         self.store.update_job(self.report)
         self.last_beat = self.runner.clock.now()
+        self._stop_here()
 
     # -- phases ---------------------------------------------------------------------------
 

@@ -60,6 +60,7 @@ from segsync_brevo.session import BrevoSession
 from segsync_brevo.writes import Writes
 
 if TYPE_CHECKING:
+    from segsync_brevo.webhooks import BrevoWebhooks
     from segsync import PlatformManifest
     from segsync.sandbox import Sandbox
 
@@ -140,6 +141,13 @@ class BrevoPlatform:
         from segsync_brevo.sandbox import BrevoSandbox
 
         return BrevoSandbox
+
+    @classmethod
+    def webhook_receiver(cls) -> BrevoWebhooks:
+        """The token check and event parser ``segsync serve`` uses."""
+        from segsync_brevo.webhooks import BrevoWebhooks
+
+        return BrevoWebhooks()
 
     def close(self) -> None:
         self.client.close()

@@ -47,6 +47,7 @@ from segsync_hubspot.config import HubSpotSettings
 from segsync_hubspot.pulls import ASSOCIATION_BATCH, PAGE_SIZE, Pulls, pages
 
 if TYPE_CHECKING:
+    from segsync_hubspot.webhooks import HubSpotWebhooks
     from segsync import PlatformManifest
     from segsync.sandbox import Sandbox
 
@@ -166,6 +167,13 @@ class HubSpotPlatform:
         from segsync_hubspot.sandbox import HubSpotSandbox
 
         return HubSpotSandbox
+
+    @classmethod
+    def webhook_receiver(cls) -> HubSpotWebhooks:
+        """The v3 signature check and event parser ``segsync serve`` uses."""
+        from segsync_hubspot.webhooks import HubSpotWebhooks
+
+        return HubSpotWebhooks()
 
     @classmethod
     def manifest(cls) -> PlatformManifest:

@@ -10,7 +10,8 @@ resync, never wrong data. Its parts, one module each:
   the purchase pulls' writes and their cursors;
 * :mod:`~segsync.sync.state.ledger`: the purchase ledger, kept as columns;
 * :mod:`~segsync.sync.state.jobs`: job records, checkpoints, rejections, per-record failures;
-* :mod:`~segsync.sync.state.locking`: one lock per account, which survives a crash.
+* :mod:`~segsync.sync.state.locking`: one lock per account, which survives a crash;
+* :mod:`~segsync.sync.state.events`: the webhook events ``segsync serve`` queued for a sync.
 
 Everything is kept per platform and CRM account; :meth:`StateStore.account` gives a view of
 one account, so the engine never hands ``(platform, account)`` around. It never stores a
@@ -35,6 +36,7 @@ from segsync.sync.state.base import (
     store_error,
 )
 from segsync.sync.state.data import PullState
+from segsync.sync.state.events import PendingEvents
 from segsync.sync.state.store import AccountLedger, AccountStore, StateStore
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "JobRecord",
     "LockInfo",
     "LockOwner",
+    "PendingEvents",
     "PullState",
     "StateStore",
     "SystemWallClock",

@@ -103,6 +103,13 @@ CREATE TABLE IF NOT EXISTS failures (
     given_up INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (platform, account, kind, record_id, operation)
 );
+CREATE TABLE IF NOT EXISTS webhook_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, platform TEXT NOT NULL, event_key TEXT NOT NULL,
+    kind TEXT NOT NULL, object_id TEXT, received_at TEXT NOT NULL, occurred_at TEXT,
+    settled_at TEXT,
+    UNIQUE (platform, event_key)
+);
+CREATE INDEX IF NOT EXISTS webhook_events_pending ON webhook_events (platform, settled_at, seq);
 CREATE TABLE IF NOT EXISTS locks (
     platform TEXT NOT NULL, account TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
     job_id INTEGER, acquired_at TEXT NOT NULL, heartbeat_at TEXT NOT NULL,

@@ -10,11 +10,12 @@ from segsync.core.models import Contact, ContactUpdate, FieldValue, Purchase, Re
 from segsync.core.report import JobInfo
 from segsync.sync.state.contacts import CachedContacts, ContactStore
 from segsync.sync.state.data import PullState
+from segsync.sync.state.events import EventStore
 from segsync.sync.state.jobs import JobStore
 from segsync.sync.state.locking import LockStore
 
 
-class StateStore(LockStore, JobStore, ContactStore):
+class StateStore(LockStore, JobStore, ContactStore, EventStore):
     """The project's state file. Safe to share between threads; several processes may open it."""
 
     def account(self, platform: str, account: str) -> AccountStore:

@@ -1,0 +1,102 @@
+"""``segsync watch`` and ``segsync serve``: the long-running commands.
+
+Both print one line per sync on stdout (a timestamp, then what it did) and stop cleanly on
+SIGTERM or SIGINT: the running sync stops at its next checkpoint, a later sync resumes it.
+Exit statuses: 0 after a stop asked for, 2 for bad configuration or rules at start (nothing
+runs), 1 for an internal error of the loop itself. A failed, paused or locked sync never ends
+the command: it waits and goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+from segsync.errors import ConfigError
+from segsync.project.app import Project, selected_platforms
+from segsync.project.loop import RunOutcome, SyncLoop
+from segsync.project.output import human_duration
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_interval(text: str, option: str = "--every") -> float:
+    """``30s``, ``5m``, ``2h``, ``1d`` or plain seconds, as seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text.lower())
+    if match is None or float(match[1]) <= 0:
+        raise ConfigError(f"{option} {text!r}: write a positive interval such as 30s, 5m or 1h")
+    return float(match[1]) * _UNITS[match[2] or "s"]
+
+
+def _print_outcome(outcome: RunOutcome) -> None:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    print(f"{stamp} {outcome.line()}", flush=True)
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event, wake: Callable[[], None]) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``stop`` (and wake the loop) instead of killing the process."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        print(f"segsync: {signal.Signals(signum).name}: stopping after the current batch", file=sys.stderr)
+        stop.set()
+        wake()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
+
+
+def _loop(project: Project, platforms: Sequence[str], every: float | None, **kw: Any) -> SyncLoop:
+    return SyncLoop(project, platforms, every=every, **kw)
+
+
+def watch(args: argparse.Namespace) -> int:
+    project = Project(args.config)
+    project.require_clean_rules()
+    platforms = selected_platforms(project.config, args.platform)
+    every = parse_interval(args.every)
+    stop = threading.Event()
+    loop = _loop(project, platforms, every, stop=stop, on_outcome=_print_outcome)
+    try:
+        print(
+            f"segsync watch: syncing {', '.join(platforms)} every {human_duration(every)}; "
+            "stop with SIGTERM or Ctrl-C",
+            flush=True,
+        )
+        with stop_on_signals(stop, loop.poke):
+            loop.run()
+    finally:
+        loop.close()
+    print("segsync watch: stopped", flush=True)
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    from segsync.project.serve import run_server
+
+    project = Project(args.config)
+    project.require_clean_rules()
+    platforms = selected_platforms(project.config, args.platform)
+    every = None if args.every.strip().lower() in ("0", "off", "never") else parse_interval(args.every)
+    debounce = parse_interval(args.debounce, "--debounce")
+    stop = threading.Event()
+    loop = _loop(project, platforms, every, stop=stop, debounce=debounce)
+    try:
+        return run_server(project, loop, args, stop=stop, on_outcome=_print_outcome)
+    finally:
+        loop.close()
+
+
+__all__ = ["parse_interval", "serve", "stop_on_signals", "watch"]
