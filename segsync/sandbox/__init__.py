@@ -31,6 +31,7 @@ from segsync.sandbox.server import (
     Response,
     derived_account_id,
 )
+from segsync.sandbox.webhooks import Signer, WebhookSender
 from segsync.sync.runner import Clock
 
 
@@ -91,6 +92,8 @@ class Sandbox(Protocol):
 
 
 __all__ = [
+    "Signer",
+    "WebhookSender",
     "EmulatorServer",
     "FaultPlan",
     "Handler",

@@ -47,6 +47,7 @@ from segsync.sandbox.server import (
     Response,
     derived_account_id,
 )
+from segsync.sandbox.webhooks import WebhookSender
 from segsync.sync.runner import Clock, SystemClock
 
 
@@ -180,6 +181,8 @@ class SandboxBase(ABC):
         self.server: EmulatorServer = self.server_class(
             self, port=port, traffic_log=traffic_log, faults=faults, clock=self.clock
         )
+        #: Where webhooks go, set by a platform that sends them (``webhook_url``), else None.
+        self.webhooks: WebhookSender | None = None
         self.apply_rate_windows()
 
     # -- what the platform supplies ---------------------------------------------------------
@@ -249,6 +252,9 @@ class SandboxBase(ABC):
 
     def stop(self) -> None:
         self.server.stop()
+        if self.webhooks is not None:
+            self.webhooks.flush(timeout=5.0)
+            self.webhooks.close()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} account {self.account_id}>"

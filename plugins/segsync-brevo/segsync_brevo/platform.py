@@ -60,9 +60,9 @@ from segsync_brevo.session import BrevoSession
 from segsync_brevo.writes import Writes
 
 if TYPE_CHECKING:
-    from segsync_brevo.webhooks import BrevoWebhooks
     from segsync import PlatformManifest
     from segsync.sandbox import Sandbox
+    from segsync_brevo.webhooks import BrevoWebhooks
 
 MANIFEST_PATH = Path(__file__).with_name("manifest.toml")
 

@@ -47,9 +47,9 @@ from segsync_hubspot.config import HubSpotSettings
 from segsync_hubspot.pulls import ASSOCIATION_BATCH, PAGE_SIZE, Pulls, pages
 
 if TYPE_CHECKING:
-    from segsync_hubspot.webhooks import HubSpotWebhooks
     from segsync import PlatformManifest
     from segsync.sandbox import Sandbox
+    from segsync_hubspot.webhooks import HubSpotWebhooks
 
 #: Scopes needed, limits obeyed and objects created, for ``segsync check`` and the docs.
 MANIFEST_PATH = Path(__file__).with_name("manifest.toml")

@@ -85,7 +85,9 @@ class HubSpotWebhooks:
             raise WebhookRefused(
                 "unsigned",
                 "no v3 signature"
-                + (" (a v1/v2 signature has no timestamp and can be replayed: not accepted)" if older else ""),
+                + (
+                    " (a v1/v2 signature has no timestamp and can be replayed: not accepted)" if older else ""
+                ),
             )
         try:
             signed_at = dt.datetime.fromtimestamp(int(stamp) / 1000, dt.UTC)

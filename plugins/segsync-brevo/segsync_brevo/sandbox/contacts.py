@@ -197,8 +197,11 @@ class ContactRoutes(Routes):
             for lid in body.get(key) or ():
                 self.account.join(contact, lid, add=add)
         self.account.touch(contact)
+        self.sandbox.emit("contact_updated", contact)
 
     def remove_contact(self, req: Request, m: re.Match[str]) -> Response:
         only(req, ("identifierType",))
-        self.account.delete_contact(self._identify(req, m["ident"]).id)
+        contact = self._identify(req, m["ident"])
+        self.account.delete_contact(contact.id)
+        self.sandbox.emit("contact_deleted", contact)
         return Response(204)

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from segsync import Clock
-from segsync.sandbox import FaultPlan, SandboxBase, SeedData, SeedRules, check_seed, derived_account_id
+from segsync.sandbox import (
+    FaultPlan,
+    SandboxBase,
+    SeedData,
+    SeedRules,
+    WebhookSender,
+    check_seed,
+    derived_account_id,
+)
 from segsync_brevo.config import RATE_TIERS
 from segsync_brevo.mapping import NEUTRAL_ATTRIBUTES, parse_datetime, to_decimal
 from segsync_brevo.sandbox.account import (
@@ -27,6 +35,9 @@ from segsync_brevo.sandbox.account import (
 )
 from segsync_brevo.sandbox.imports import ImportQueue, Process
 from segsync_brevo.sandbox.server import BrevoServer
+
+#: The id of the one webhook the sandbox account has (Brevo numbers them).
+WEBHOOK_ID = 7287
 
 
 class BrevoSandbox(SandboxBase):
@@ -64,6 +75,8 @@ class BrevoSandbox(SandboxBase):
         require_import_list: bool = True,
         account_id: str | None = None,
         honour_deal_sort: bool = True,
+        webhook_url: str | None = None,
+        webhook_token: str | None = None,
     ) -> None:
         if rate_tier not in RATE_TIERS:
             raise ValueError(f"rate_tier must be one of {', '.join(RATE_TIERS)}")
@@ -86,6 +99,33 @@ class BrevoSandbox(SandboxBase):
         )
         self.retry_after_on_429 = retry_after_on_429
         self.imports = ImportQueue(self.state, self.clock, import_step_seconds)
+        if webhook_url:
+            if not webhook_token:
+                raise ValueError("webhook_url needs webhook_token, the bearer token Brevo sends with them")
+            token = webhook_token
+            self.webhooks = WebhookSender(
+                webhook_url,
+                lambda method, url, body: {"Authorization": f"Bearer {token}"},
+                batch=1,
+                as_array=False,
+            )
+
+    def emit(self, event: str, contact: Contact) -> None:
+        """Queue the marketing webhook Brevo sends for a contact change (none without ``webhook_url``)."""
+        if self.webhooks is None:
+            return
+        now = self.now()
+        self.webhooks.emit(
+            {
+                "id": WEBHOOK_ID,
+                "event": event,
+                "email": contact.email,
+                "contact_id": contact.id,
+                "date": now.strftime("%Y-%m-%d %H:%M:%S"),
+                "ts": int(now.timestamp()),
+                "ts_event": int(now.timestamp()),
+            }
+        )
 
     @classmethod
     def derive_account_id(cls, secret: str) -> str:
@@ -174,7 +214,9 @@ class BrevoSandbox(SandboxBase):
 
     def delete_contact(self, contact_id: str) -> None:
         with self.server.lock:
+            contact = self.state.contacts[int(contact_id)]
             self.state.delete_contact(int(contact_id))
+            self.emit("contact_deleted", contact)
 
     def delete_list(self, list_id: str) -> None:
         with self.server.lock:
@@ -189,7 +231,9 @@ class BrevoSandbox(SandboxBase):
 
     def add_contact(self, email: str | None, attributes: dict[str, Any] | None = None) -> str:
         with self.server.lock:
-            return str(self.state.new_contact(email, attributes).id)
+            contact = self.state.new_contact(email, attributes)
+            self.emit("contact_updated", contact)
+            return str(contact.id)
 
     def set_deal_stage(self, deal_id: str, stage: str) -> None:
         with self.server.lock:

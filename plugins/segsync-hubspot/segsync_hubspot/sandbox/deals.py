@@ -54,6 +54,7 @@ class DealRoutes(Routes):
         home_amount(props, self.account.home_currency)
         record = Record(deal_id, props, now, now, contacts=list(dict.fromkeys(contacts)))
         self.account.deals[deal_id] = record
+        self.sandbox.emit("deal.creation", deal_id, source="INTEGRATION")
         return Response(201, record.json(props))
 
     def update_deal(self, req: Request, m: re.Match[str]) -> Response:
@@ -61,14 +62,17 @@ class DealRoutes(Routes):
         body = json_body(req)
         if not isinstance(body, dict) or "properties" not in body:
             raise error(400, "an update sends properties")
-        deal.properties.update(self._properties(body["properties"]))
+        changed = self._properties(body["properties"])
+        deal.properties.update(changed)
         home_amount(deal.properties, self.account.home_currency)
         deal.touch(self.now())
+        self.sandbox.emit_properties("deal.propertyChange", deal.id, changed, source="INTEGRATION")
         return Response(200, deal.json(deal.properties))
 
     def delete_deal(self, req: Request, m: re.Match[str]) -> Response:
         deal = self._deal(m[1])
         deal.archive(self.now())
+        self.sandbox.emit("deal.deletion", deal.id, source="INTEGRATION")
         return Response(204)
 
     def associate(self, req: Request, m: re.Match[str]) -> Response:
@@ -79,6 +83,7 @@ class DealRoutes(Routes):
             deal.contacts.append(contact_id)
             if self.sandbox.bump_on_association:
                 deal.touch(self.now())
+            self.sandbox.emit_association(deal.id, contact_id)
         spec = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": DEAL_TO_CONTACT}
         result = {"from": {"id": deal.id}, "to": {"id": contact_id}, "associationSpec": spec}
         return self.batch([result], [], 200, started)

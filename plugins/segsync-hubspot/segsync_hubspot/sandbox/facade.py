@@ -7,13 +7,15 @@ list renamed in HubSpot); the HTTP side is :mod:`.server`, the portal's state :m
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
 from segsync import Clock
-from segsync.sandbox import FaultPlan, SandboxBase, SeedData, SeedRules
+from segsync.sandbox import FaultPlan, SandboxBase, SeedData, SeedRules, WebhookSender
 from segsync_hubspot.sandbox.account import (
     CONTACT_MODIFIED,
     HOME_PIPELINE,
@@ -24,6 +26,17 @@ from segsync_hubspot.sandbox.account import (
 )
 from segsync_hubspot.sandbox.server import DAY, TEN_SECONDS, HubSpotServer
 from segsync_hubspot.sandbox.values import Property, check_options, iso, stored_options
+from segsync_hubspot.webhooks import signature_v3
+
+#: A subscription id per event type, as an app's webhook settings number them.
+_SUBSCRIPTIONS = {
+    kind: 1000 + n
+    for n, kind in enumerate(
+        f"{obj}.{what}"
+        for obj in ("contact", "deal")
+        for what in ("creation", "propertyChange", "deletion", "associationChange", "merge", "restore")
+    )
+}
 
 
 class HubSpotSandbox(SandboxBase):
@@ -74,6 +87,9 @@ class HubSpotSandbox(SandboxBase):
         search_per_second: int = 4,
         search_cap: int = 10_000,
         bump_on_association: bool = False,
+        webhook_url: str | None = None,
+        app_secret: str | None = None,
+        app_id: int = 4_242_424,
     ) -> None:
         self.rate_limit = rate_limit
         self.search_per_second = search_per_second
@@ -95,6 +111,52 @@ class HubSpotSandbox(SandboxBase):
             wall_clock=wall_clock,
         )
         self.retry_after_on_429 = retry_after_header
+        self.app_id = app_id
+        self._event_ids = itertools.count(1)
+        if webhook_url:
+            if not app_secret:
+                raise ValueError("webhook_url needs app_secret, the app client secret that signs them")
+            self.app_secret = app_secret
+            self.webhooks = WebhookSender(webhook_url, self._sign, batch=100)
+
+    # -- webhooks, as a HubSpot app receives them ----------------------------------------------
+
+    def _sign(self, method: str, url: str, body: bytes) -> dict[str, str]:
+        stamp = str(int(time.time() * 1000))  # signed at send time, by the real clock
+        return {
+            "X-HubSpot-Signature-v3": signature_v3(self.app_secret, method, url, body, stamp),
+            "X-HubSpot-Request-Timestamp": stamp,
+            "X-HubSpot-Signature-Version": "v3",
+            "X-HubSpot-Timeout-Millis": "10000",
+        }
+
+    def emit(self, kind: str, object_id: str, *, source: str = "CRM_UI", **extra: Any) -> None:
+        """Queue the webhook event HubSpot sends for a change (nothing without ``webhook_url``)."""
+        if self.webhooks is None:
+            return
+        event = {
+            "eventId": next(self._event_ids),
+            "subscriptionId": _SUBSCRIPTIONS.get(kind, 999),
+            "portalId": int(self.account_id),
+            "appId": self.app_id,
+            "occurredAt": int(self.now().timestamp() * 1000),
+            "subscriptionType": kind,
+            "attemptNumber": 0,
+            "objectId": int(object_id),
+            "changeFlag": kind.rpartition(".")[2].upper(),
+            "changeSource": source,
+            **extra,
+        }
+        self.webhooks.emit(event)
+
+    def emit_properties(
+        self, kind: str, object_id: str, names: Iterable[str], *, source: str = "CRM_UI"
+    ) -> None:
+        """One ``*.propertyChange`` per changed property, as subscriptions are per property."""
+        record = (self.account.deals if kind.startswith("deal") else self.account.contacts)[object_id]
+        for name in names:
+            value = record.properties.get(name, "")
+            self.emit(kind, object_id, source=source, propertyName=name, propertyValue=value)
 
     @classmethod
     def account_id_problem(cls, account_id: str) -> str | None:
@@ -143,6 +205,7 @@ class HubSpotSandbox(SandboxBase):
                 now=self.now(),
                 pipeline=HOME_PIPELINE,
             )
+            self.emit("deal.creation", deal.id, source="INTEGRATION")
             return deal.id
 
     def associate(self, deal_id: str, contact_id: str) -> None:
@@ -154,6 +217,17 @@ class HubSpotSandbox(SandboxBase):
                 deal.contacts.append(contact_id)
                 if self.bump_on_association:
                     deal.touch(iso(self.now()))
+                self.emit_association(deal_id, contact_id)
+
+    def emit_association(self, deal_id: str, contact_id: str, *, removed: bool = False) -> None:
+        self.emit(
+            "deal.associationChange",
+            deal_id,
+            fromObjectId=int(deal_id),
+            toObjectId=int(contact_id),
+            associationType="DEAL_TO_CONTACT",
+            associationRemoved=removed,
+        )
 
     def set_deal_stage(self, deal_id: str, stage: str) -> None:
         """Move a deal to another stage (``closedwon``, ``closedlost``...), as a user would."""
@@ -161,6 +235,7 @@ class HubSpotSandbox(SandboxBase):
             deal = self.account.deals[deal_id]
             deal.properties["dealstage"] = stage
             deal.touch(iso(self.now()))
+            self.emit_properties("deal.propertyChange", deal_id, ["dealstage"])
 
     def set_deal_amount(self, deal_id: str, amount: Decimal) -> None:
         with self.server.lock:
@@ -168,11 +243,13 @@ class HubSpotSandbox(SandboxBase):
             deal.properties["amount"] = format(amount, "f")
             home_amount(deal.properties, self.account.home_currency)
             deal.touch(iso(self.now()))
+            self.emit_properties("deal.propertyChange", deal_id, ["amount"])
 
     def archive_deal(self, deal_id: str) -> None:
         """Delete a deal: HubSpot archives it (gone from pages and search, in ``archived=true``)."""
         with self.server.lock:
             self.account.deals[deal_id].archive(iso(self.now()))
+            self.emit("deal.deletion", deal_id)
 
     def bulk_touch_deals(self, deal_ids: Iterable[str]) -> None:
         """An import that modifies many deals in one instant: one timestamp for all."""
@@ -188,7 +265,9 @@ class HubSpotSandbox(SandboxBase):
             props = {k: str(v) for k, v in (attributes or {}).items() if v is not None}
             if email:
                 props["email"] = email
-            return self.account.add_contact(self.account.new_id(), props, stamp, stamp).id
+            cid = self.account.add_contact(self.account.new_id(), props, stamp, stamp).id
+            self.emit("contact.creation", cid)
+            return cid
 
     def set_contact_property(self, contact_id: str, name: str, value: str | None) -> None:
         """A user edits a contact: the value changes and so does ``lastmodifieddate``."""
@@ -199,6 +278,7 @@ class HubSpotSandbox(SandboxBase):
             else:
                 contact.properties[name] = value
             contact.touch(iso(self.now()), CONTACT_MODIFIED)
+            self.emit_properties("contact.propertyChange", contact_id, [name])
 
     def delete_contact(self, contact_id: str) -> None:
         """Archive the contact: gone from pages, lists and associations, as in HubSpot."""
@@ -206,6 +286,7 @@ class HubSpotSandbox(SandboxBase):
             self.account.contacts[contact_id].archive(iso(self.now()))
             for lst in self.account.lists.values():
                 lst.members.pop(contact_id, None)
+            self.emit("contact.deletion", contact_id)
 
     def delete_list(self, list_id: str) -> None:
         with self.server.lock:

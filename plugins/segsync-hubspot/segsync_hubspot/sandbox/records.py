@@ -160,6 +160,8 @@ class RecordRoutes(Routes):
                 else:
                     contact.properties[name] = value
             contact.touch(stamp, CONTACT_MODIFIED)
+            # segsync's own writes come back as propertyChange events too, as on HubSpot
+            self.sandbox.emit_properties("contact.propertyChange", contact.id, staged, source="INTEGRATION")
             results.append(contact.json(staged))
         return self.batch(results, errors, 200, started)
 
