@@ -137,7 +137,13 @@ class SyncLoop:
             name, trigger = self._next()
             if name is None:
                 continue
-            outcome = self.run_once(name, trigger)
+            try:
+                outcome = self.run_once(name, trigger)
+            except SegsyncError as err:  # the state store itself failed (busy, damaged, read-only)
+                outcome = RunOutcome(
+                    name, "failed", 0.0, error=str(err), wait=self._backoff(name), trigger=trigger
+                )
+                self._schedule(name, outcome)
             log.debug("%s", outcome.line())
             if self.on_outcome is not None:
                 self.on_outcome(outcome)
@@ -214,8 +220,8 @@ class SyncLoop:
             wait = outcome.wait or 0.0
             self._blocked[name] = now + wait
             self._due[name] = now + wait
-            if self.store.pending_events(name).count:  # a failed run leaves its events waiting
-                self._woken.setdefault(name, now)
+            # a failed run leaves its events waiting: they wake the loop once the wait is over
+            self._woken.setdefault(name, now)
 
     def _backoff(self, name: str) -> float:
         self._failures[name] += 1

@@ -234,6 +234,62 @@ def endpoints_for(project: Project, platforms: Sequence[str]) -> dict[str, Endpo
     return out
 
 
+class Service:
+    """The receiver and the sync loop, started together, each in a thread of its own."""
+
+    def __init__(
+        self,
+        project: Project,
+        loop: SyncLoop,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        threads: int = 4,
+        public_url: str | None = None,
+        on_outcome: Callable[[RunOutcome], None] | None = None,
+    ) -> None:
+        from waitress.server import create_server
+
+        self.loop = loop
+        self.endpoints = endpoints_for(project, loop.platforms)
+        self.metrics = Metrics()
+
+        def outcome(o: RunOutcome) -> None:
+            self.metrics.synced(o)
+            if on_outcome is not None:
+                on_outcome(o)
+
+        loop.on_outcome = outcome
+        self.worker = threading.Thread(target=loop.run, name="segsync-sync-loop", daemon=True)
+        self.app = WebhookApp(
+            loop, self.endpoints, self.metrics, public_url=public_url, loop_alive=self.worker.is_alive
+        )
+        try:
+            self.server = create_server(self.app, host=host, port=port, threads=threads, ident="segsync")
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror}; pick another --port"
+            ) from None
+        self.url = f"http://{host}:{getattr(self.server, 'effective_port', port)}"
+        self._http: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.worker.start()
+        self._http = threading.Thread(target=self.server.run, name="segsync-http", daemon=True)
+        self._http.start()
+
+    def shutdown(self) -> None:
+        """Stop taking deliveries and stop the loop (a running sync stops at a checkpoint)."""
+        self.loop.stop.set()
+        self.loop.poke()
+        self.server.close()
+
+    def join(self, timeout: float | None = None) -> None:
+        self.worker.join(timeout)
+        if self._http is not None:
+            self._http.join(timeout)
+
+
 def run_server(
     project: Project,
     loop: SyncLoop,
@@ -242,42 +298,30 @@ def run_server(
     stop: threading.Event,
     on_outcome: Callable[[RunOutcome], None],
 ) -> int:
-    """Serve until SIGTERM/SIGINT: the loop in a thread, waitress in this one."""
-    from waitress.server import create_server
-
-    endpoints = endpoints_for(project, loop.platforms)
-    metrics = Metrics()
-
-    def outcome(o: RunOutcome) -> None:
-        metrics.synced(o)
-        on_outcome(o)
-
-    loop.on_outcome = outcome
-    worker = threading.Thread(target=loop.run, name="segsync-sync-loop", daemon=True)
-    app = WebhookApp(loop, endpoints, metrics, public_url=args.public_url, loop_alive=worker.is_alive)
-    try:
-        server = create_server(app, host=args.host, port=args.port, threads=args.threads, ident="segsync")
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot listen on {args.host}:{args.port}: {exc.strerror}; pick another --port"
-        ) from None
-    port = getattr(server, "effective_port", args.port)  # one socket: a TcpWSGIServer has it
-    where = f"http://{args.host}:{port}"
-    paths = ", ".join(f"/webhooks/{n}" for n in endpoints)
+    """Serve until SIGTERM/SIGINT: waitress and the loop in threads, this one waiting for a stop."""
+    service = Service(
+        project,
+        loop,
+        host=args.host,
+        port=args.port,
+        threads=args.threads,
+        public_url=args.public_url,
+        on_outcome=on_outcome,
+    )
+    paths = ", ".join(f"/webhooks/{n}" for n in service.endpoints)
     timer = f"; and every {human_duration(loop.every)}" if loop.every else ""
-    print(f"segsync serve: listening on {where}: {paths}, /healthz, /metrics{timer}", flush=True)
-
-    def shutdown() -> None:
-        stop.set()
-        loop.poke()
-        server.close()
-
-    worker.start()
-    with stop_on_signals(stop, shutdown):
-        server.run()
-    worker.join()
+    print(f"segsync serve: listening on {service.url}: {paths}, /healthz, /metrics{timer}", flush=True)
+    service.start()
+    # The handler only sets ``stop``: closing waitress's sockets inside a signal handler, under
+    # its own select loop, breaks that loop; the main thread closes them once it wakes.
+    with stop_on_signals(stop, loop.poke):
+        while not stop.wait(0.5):
+            if not service.worker.is_alive():
+                raise RuntimeError("the sync loop died")
+    service.shutdown()
+    service.join()
     print("segsync serve: stopped", flush=True)
     return 0
 
 
-__all__ = ["MAX_BODY", "REPLAY_WINDOW", "Endpoint", "WebhookApp", "endpoints_for", "run_server"]
+__all__ = ["MAX_BODY", "REPLAY_WINDOW", "Endpoint", "Service", "WebhookApp", "endpoints_for", "run_server"]

@@ -100,15 +100,18 @@ class BrevoSandbox(SandboxBase):
         self.retry_after_on_429 = retry_after_on_429
         self.imports = ImportQueue(self.state, self.clock, import_step_seconds)
         if webhook_url:
-            if not webhook_token:
-                raise ValueError("webhook_url needs webhook_token, the bearer token Brevo sends with them")
-            token = webhook_token
-            self.webhooks = WebhookSender(
-                webhook_url,
-                lambda method, url, body: {"Authorization": f"Bearer {token}"},
-                batch=1,
-                as_array=False,
-            )
+            self.subscribe_webhooks(webhook_url, webhook_token or "")
+
+    def subscribe_webhooks(self, url: str, token: str) -> None:
+        """Send marketing webhooks (contact events) to ``url`` with ``Authorization: Bearer
+        <token>``, as a webhook created with ``"auth": {"type": "bearer"}`` does."""
+        if not token:
+            raise ValueError("webhooks need webhook_token, the bearer token Brevo sends with them")
+        if self.webhooks is not None:
+            self.webhooks.close()
+        self.webhooks = WebhookSender(
+            url, lambda method, target, body: {"Authorization": f"Bearer {token}"}, batch=1, as_array=False
+        )
 
     def emit(self, event: str, contact: Contact) -> None:
         """Queue the marketing webhook Brevo sends for a contact change (none without ``webhook_url``)."""

@@ -113,11 +113,19 @@ class HubSpotSandbox(SandboxBase):
         self.retry_after_on_429 = retry_after_header
         self.app_id = app_id
         self._event_ids = itertools.count(1)
+        self.app_secret = ""
         if webhook_url:
-            if not app_secret:
-                raise ValueError("webhook_url needs app_secret, the app client secret that signs them")
-            self.app_secret = app_secret
-            self.webhooks = WebhookSender(webhook_url, self._sign, batch=100)
+            self.subscribe_webhooks(webhook_url, app_secret or "")
+
+    def subscribe_webhooks(self, url: str, app_secret: str) -> None:
+        """Send webhooks to ``url``, signed with ``app_secret`` (the app's client secret), as
+        an app's webhook subscription for contact and deal events does."""
+        if not app_secret:
+            raise ValueError("webhooks need app_secret, the app client secret that signs them")
+        if self.webhooks is not None:
+            self.webhooks.close()
+        self.app_secret = app_secret
+        self.webhooks = WebhookSender(url, self._sign, batch=100)
 
     # -- webhooks, as a HubSpot app receives them ----------------------------------------------
 
