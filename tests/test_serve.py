@@ -129,12 +129,17 @@ def one_time_buyer(sandbox: HubSpotSandbox) -> str:
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    req = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - loopback
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
+
+
+def get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - loopback
+        return bytes(resp.read())
 
 
 def signed(url: str, body: bytes, *, secret: str = APP_SECRET, age: float = 0.0) -> dict[str, str]:
@@ -176,17 +181,19 @@ def test_a_sale_through_the_api_reaches_the_buyers_fields_through_serve(hub, ser
     # the new deal, and any changed in the cursor's one-second overlap with the first sync
     assert 1 <= run.report.purchases_pulled <= 5, "only the changed deals were read"
     assert 1 <= run.report.contacts_written <= 12, "only contacts whose values changed were written"
-    assert run.lags and all(0 <= lag < 60 for lag in run.lags)
+    assert run.lags
+    assert all(0 <= lag < 60 for lag in run.lags)
     # segsync's own writes come back as contact.propertyChange events: acknowledged, ignored,
     # and no second sync for them.
-    assert hub.webhooks is not None and hub.webhooks.flush(10)
+    assert hub.webhooks is not None
+    assert hub.webhooks.flush(10)
     time.sleep(0.6)
     assert [o.trigger for o in outcomes.runs] == ["events"]
-    metrics = urllib.request.urlopen(svc.url + "/metrics", timeout=5).read().decode()
+    metrics = get(svc.url + "/metrics").decode()
     assert 'segsync_webhook_events_total{outcome="ignored",platform="hubspot"}' in metrics
     assert 'segsync_syncs_total{platform="hubspot",status="succeeded"} 1.0' in metrics
     assert "segsync_event_lag_seconds_count" in metrics
-    health = json.loads(urllib.request.urlopen(svc.url + "/healthz", timeout=5).read())
+    health = json.loads(get(svc.url + "/healthz"))
     assert health == {"status": "ok", "pending_events": {"hubspot": 0}}
 
 
@@ -224,7 +231,7 @@ def test_forged_and_stale_deliveries_are_refused(hub, service, make, reason, cap
     assert body.decode() not in caplog.text, "refusals are logged without their bodies"
     with StateStore(STATE) as store:
         assert store.pending_events("hubspot").count == 0
-    metrics = urllib.request.urlopen(svc.url + "/metrics", timeout=5).read().decode()
+    metrics = get(svc.url + "/metrics").decode()
     assert f'segsync_webhook_refused_total{{platform="hubspot",reason="{reason}"}} 1.0' in metrics
 
 
@@ -274,14 +281,15 @@ def test_a_sale_reaches_the_buyers_fields_through_watch(hub):
         loop.poke()
         worker.join(10)
         loop.close()
-    assert quiet.report is not None and quiet.report.contacts_written == 0, "nothing written without a change"
+    assert quiet.report is not None
+    assert quiet.report.contacts_written == 0, "nothing written without a change"
 
 
 # -- processes: SIGTERM and SIGKILL -------------------------------------------------------------
 
 
 def _spawn(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    return subprocess.Popen(  # noqa: S603 - our own CLI
         [sys.executable, "-m", "segsync.cli", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -333,7 +341,8 @@ def test_events_acknowledged_before_a_sigkill_are_synced_after_the_restart(hub):
     proc = _spawn("serve", "--port", "0", "--every", "off", "--debounce", "0.1s")
     try:
         done = _read_until(proc, "succeeded")
-        assert "(events)" in done and "1 event(s) settled" in done
+        assert "(events)" in done
+        assert "1 event(s) settled" in done
         proc.send_signal(signal.SIGTERM)
         _read_until(proc, "segsync serve: stopped")
         assert proc.wait(30) == 0
@@ -341,3 +350,48 @@ def test_events_acknowledged_before_a_sigkill_are_synced_after_the_restart(hub):
         proc.kill()
     with StateStore(STATE) as store:
         assert store.pending_events("hubspot").count == 0
+
+
+def test_a_sync_asked_to_stop_ends_at_a_checkpoint_and_the_next_one_finishes_it(tmp_path, monkeypatch):
+    from segsync.errors import SyncStopped
+    from segsync.project.run import sync_project
+
+    def synced_values(folder: Path, stop_after: int | None) -> dict[str, dict[str, str]]:
+        folder.mkdir()
+        monkeypatch.chdir(folder)
+        sandbox = HubSpotSandbox(secret=TOKEN)
+        sandbox.seed(demo_dataset(TODAY, contacts=300, seed=8))
+        sandbox.start()
+        try:
+            monkeypatch.setenv("SEGSYNC_HUBSPOT_BASE_URL", sandbox.base_url)
+            monkeypatch.setenv("SEGSYNC_HUBSPOT_TOKEN", TOKEN)
+            assert main(["init", "--platform", "hubspot"]) == 0
+            if stop_after is not None:
+                asked = iter(range(10_000))
+                project = Project(None)
+                with pytest.raises(SyncStopped):
+                    sync_project(
+                        project.config,
+                        "hubspot",
+                        registry=project.registry,
+                        as_of=TODAY,
+                        should_stop=lambda: next(asked) >= stop_after,
+                    )
+                with StateStore(STATE) as store:
+                    [job] = store.recent_jobs(1)
+                    assert job.status == "interrupted"
+                    assert job.report is not None
+                    assert job.report.phase == "apply"
+                    assert job.report.contacts_written == 100, "stopped after the first write batch"
+            assert main(["sync", "-q"]) == 0
+            return {
+                c: {k: v for k, v in sandbox.contact_values(c).items() if k.startswith("segsync_")}
+                for c in sandbox.account.contacts
+            }
+        finally:
+            sandbox.stop()
+
+    stopped = synced_values(tmp_path / "stopped", stop_after=30)
+    whole = synced_values(tmp_path / "whole", stop_after=None)
+    assert stopped == whole
+    assert sum(1 for values in whole.values() if values.get("segsync_rfm_segment")) > 250

@@ -12,17 +12,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import re
-import signal
-import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from types import FrameType
+from collections.abc import Sequence
 from typing import Any
 
 from segsync.errors import ConfigError
 from segsync.project.app import Project, selected_platforms
-from segsync.project.loop import RunOutcome, SyncLoop
+from segsync.project.loop import RunOutcome, SyncLoop, stop_on_signals
 from segsync.project.output import human_duration
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -39,23 +35,6 @@ def parse_interval(text: str, option: str = "--every") -> float:
 def _print_outcome(outcome: RunOutcome) -> None:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     print(f"{stamp} {outcome.line()}", flush=True)
-
-
-@contextmanager
-def stop_on_signals(stop: threading.Event, wake: Callable[[], None]) -> Iterator[None]:
-    """SIGTERM and SIGINT set ``stop`` (and wake the loop) instead of killing the process."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        print(f"segsync: {signal.Signals(signum).name}: stopping after the current batch", file=sys.stderr)
-        stop.set()
-        wake()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for s, old in previous.items():
-            signal.signal(s, old)
 
 
 def _loop(project: Project, platforms: Sequence[str], every: float | None, **kw: Any) -> SyncLoop:
@@ -99,4 +78,4 @@ def serve(args: argparse.Namespace) -> int:
         loop.close()
 
 
-__all__ = ["parse_interval", "serve", "stop_on_signals", "watch"]
+__all__ = ["parse_interval", "serve", "watch"]

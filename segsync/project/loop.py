@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import signal
+import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from types import FrameType
 
 from segsync.core.report import SyncReport
 from segsync.errors import JobLocked, SegsyncError, SyncPaused, SyncStopped
@@ -245,4 +249,21 @@ class SyncLoop:
         return result.report
 
 
-__all__ = ["FIRST_BACKOFF", "LOCKED_RETRY", "RunOutcome", "SyncLoop"]
+@contextmanager
+def stop_on_signals(stop: threading.Event, wake: Callable[[], None]) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``stop`` (and wake the loop) instead of killing the process."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        print(f"segsync: {signal.Signals(signum).name}: stopping after the current batch", file=sys.stderr)
+        stop.set()
+        wake()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
+
+
+__all__ = ["FIRST_BACKOFF", "LOCKED_RETRY", "RunOutcome", "SyncLoop", "stop_on_signals"]

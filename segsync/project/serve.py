@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from segsync.errors import ConfigError, SegsyncError, WebhookRefused
-from segsync.project.daemon import stop_on_signals
-from segsync.project.loop import RunOutcome, SyncLoop
+from segsync.project.loop import RunOutcome, SyncLoop, stop_on_signals
 from segsync.project.metrics import Metrics
 from segsync.project.output import human_duration
 from segsync.sync.webhooks import WebhookEvent, WebhookReceiver, WebhookRequest
