@@ -22,8 +22,9 @@ def contact(cid: str, *, lists: frozenset[str] | None = None, **managed: object)
 
 
 @pytest.fixture
-def store(tmp_path):
-    with StateStore(tmp_path / "state.db") as s:
+def store(segsync_state_target):
+    """A SQLite store, then a PostgreSQL one: every test below runs on both."""
+    with StateStore(segsync_state_target) as s:
         yield s.account("hubspot", "portal-1")
 
 

@@ -38,8 +38,9 @@ def buy(
 
 
 @pytest.fixture
-def store(tmp_path):
-    with StateStore(tmp_path / "state.db") as s:
+def store(segsync_state_target):
+    """A SQLite store, then a PostgreSQL one: every test below runs on both."""
+    with StateStore(segsync_state_target) as s:
         yield s
 
 

@@ -1,4 +1,4 @@
-"""The SQLite state store: schema, ids, values, purchase cache, jobs, failures, the account lock."""
+"""The state store (SQLite, and PostgreSQL where a server can start): schema, ids, values, purchase cache, jobs, failures, the account lock."""
 
 from __future__ import annotations
 
@@ -31,13 +31,19 @@ def wall():
 
 
 @pytest.fixture
-def store(tmp_path, wall):
-    with StateStore(tmp_path / "state.db", wall_clock=wall, owner=ME, alive={100}) as s:
+def target(segsync_state_target):
+    """The store's file, or a fresh PostgreSQL database: every test below runs on both."""
+    return segsync_state_target
+
+
+@pytest.fixture
+def store(target, wall):
+    with StateStore(target, wall_clock=wall, owner=ME, alive={100}) as s:
         yield s
 
 
-def other(tmp_path, wall, pid, host="box", alive=(100,), **kw):
-    return StateStore(tmp_path / "state.db", wall_clock=wall, owner=LockOwner(pid, host), alive=alive, **kw)
+def other(target, wall, pid, host="box", alive=(100,), **kw):
+    return StateStore(target, wall_clock=wall, owner=LockOwner(pid, host), alive=alive, **kw)
 
 
 def purchase(pid, contact, amount="10.00", modified=1):
@@ -54,7 +60,8 @@ def purchase(pid, contact, amount="10.00", modified=1):
 # -- file and schema ------------------------------------------------------------------------
 
 
-def test_schema_is_versioned_and_in_wal_mode(store, tmp_path):
+def test_schema_is_versioned_and_in_wal_mode(tmp_path):
+    StateStore(tmp_path / "state.db").close()
     with sqlite3.connect(tmp_path / "state.db") as db:
         assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
@@ -76,10 +83,10 @@ def test_a_corrupt_file_is_a_clear_error(tmp_path):
     assert str(path) in str(err.value)
 
 
-def test_data_survives_reopening(tmp_path, wall):
-    with StateStore(tmp_path / "state.db", wall_clock=wall) as s:
+def test_data_survives_reopening(target, wall):
+    with StateStore(target, wall_clock=wall) as s:
         s.set_remote_id("fake", "acct", "list", "rfm.champions", "42", "segsync · Champions")
-    with StateStore(tmp_path / "state.db", wall_clock=wall) as s:
+    with StateStore(target, wall_clock=wall) as s:
         assert s.remote_ids("fake", "acct", "list") == {"rfm.champions": ("42", "segsync · Champions")}
 
 
@@ -259,10 +266,10 @@ def test_failure_reasons_are_scrubbed(store):
 # -- the account lock ----------------------------------------------------------------------
 
 
-def test_a_live_lock_refuses_a_second_job(store, tmp_path, wall):
+def test_a_live_lock_refuses_a_second_job(store, target, wall):
     store.acquire_lock("fake", "a")
     info = store.start_job("fake", "a", as_of=AS_OF, dry_run=False, full=False)
-    with other(tmp_path, wall, 200, alive=(100, 200)) as second, pytest.raises(JobLocked) as err:
+    with other(target, wall, 200, alive=(100, 200)) as second, pytest.raises(JobLocked) as err:
         second.acquire_lock("fake", "a")
     text = str(err.value)
     assert f"job {info.job_id}" in text
@@ -278,10 +285,10 @@ def test_the_same_process_cannot_run_two_jobs_on_one_account(store):
     store.acquire_lock("fake", "b")
 
 
-def test_a_dead_owner_on_this_host_is_taken_over_and_its_job_interrupted(store, tmp_path, wall):
+def test_a_dead_owner_on_this_host_is_taken_over_and_its_job_interrupted(store, target, wall):
     store.acquire_lock("fake", "a")
     info = store.start_job("fake", "a", as_of=AS_OF, dry_run=False, full=False)
-    with other(tmp_path, wall, 200, alive=(200,)) as next_run:
+    with other(target, wall, 200, alive=(200,)) as next_run:
         assert next_run.acquire_lock("fake", "a") == info.job_id
         assert next_run.job(info.job_id).status == "interrupted"
         assert next_run.lock_holder("fake", "a").owner == LockOwner(200, "box")
@@ -289,9 +296,9 @@ def test_a_dead_owner_on_this_host_is_taken_over_and_its_job_interrupted(store, 
         assert resumed.resumed_from == info.job_id
 
 
-def test_another_hosts_lock_is_taken_over_only_when_its_heartbeat_is_stale(store, tmp_path, wall):
+def test_another_hosts_lock_is_taken_over_only_when_its_heartbeat_is_stale(store, target, wall):
     store.acquire_lock("fake", "a")
-    with other(tmp_path, wall, 5, host="elsewhere", alive=(), stale_after=600) as remote:
+    with other(target, wall, 5, host="elsewhere", alive=(), stale_after=600) as remote:
         wall.advance(500)
         with pytest.raises(JobLocked):
             remote.acquire_lock("fake", "a")
@@ -303,9 +310,9 @@ def test_another_hosts_lock_is_taken_over_only_when_its_heartbeat_is_stale(store
         assert remote.acquire_lock("fake", "a") is None  # no job was attached to the stale lock
 
 
-def test_only_the_owner_releases_the_lock(store, tmp_path, wall):
+def test_only_the_owner_releases_the_lock(store, target, wall):
     store.acquire_lock("fake", "a")
-    with other(tmp_path, wall, 200, alive=(100, 200)) as second:
+    with other(target, wall, 200, alive=(100, 200)) as second:
         second.release_lock("fake", "a")
         assert store.lock_holder("fake", "a") is not None
     store.release_lock("fake", "a")

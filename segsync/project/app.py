@@ -120,8 +120,8 @@ def check(args: argparse.Namespace) -> int:
 
 def _check_platform(project: Project, name: str, spec: SyncSpec) -> int:
     from segsync.project.connect import connect
+    from segsync.project.run import open_store, store_exists
     from segsync.sync.connect import account_key
-    from segsync.sync.state import StateStore
 
     config = project.config
     platform = connect(config, name, registry=project.registry, env=project.env)
@@ -145,8 +145,8 @@ def _check_platform(project: Project, name: str, spec: SyncSpec) -> int:
         if missing:
             print(f"{name}: {len(missing)} field(s) to create: {', '.join(missing)}")
         known: dict[str, tuple[str, str]] = {}
-        if config.state_path.is_file():
-            with StateStore(config.state_path) as store:
+        if store_exists(config):
+            with open_store(config, project.env) as store:
                 known = store.remote_ids(name, account, "list")
         for lst in spec.lists:
             if lst.key in known:
@@ -250,12 +250,12 @@ def sync(args: argparse.Namespace) -> int:
 def _explain_paused_plan(project: Project, name: str, paused: SyncPaused) -> None:
     """A dry run that spent a rate budget while pulling: say what that means for a first sync."""
     from segsync.project.connect import platform_settings
-    from segsync.sync.state import StateStore
+    from segsync.project.run import open_store
 
     cls = project.registry.platform(name)
     windows = cls.rate_buckets(platform_settings(cls, project.config, project.env)).values()
     longest = max((w.seconds for ws in windows for w in ws), default=0.0)
-    with StateStore(project.config.state_path) as store:
+    with open_store(project.config, project.env) as store:
         jobs = store.recent_jobs(1, platform=name)
     spent = jobs[0].calls if jobs else 0
     print(

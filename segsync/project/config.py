@@ -3,6 +3,7 @@
 ::
 
     [project]            state store path, platforms synced by default
+    [state]              url: a PostgreSQL state store instead of the file
     [rfm]                every RFM scoring choice, explicit (RfmSettings)
     [segments]           packs to load, parameter overrides, [[segments.custom]] sets
     [properties]         extra contact properties rules may use: name = "string"|"number"|"date"
@@ -95,6 +96,30 @@ class ProjectSection(_Strict):
         )
 
 
+class StateSection(_Strict):
+    url: str | None = Field(
+        None,
+        description='a PostgreSQL state store instead of the SQLite file: "postgresql://user@host:5432/db" '
+        "(the password from SEGSYNC_STATE_PASSWORD, never here); for containers whose files do not last",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
+            raise ValueError(
+                'write a PostgreSQL URL with a database, e.g. "postgresql://segsync@db:5432/segsync"'
+            )
+        if parts.password:
+            raise ValueError("holds a password: remove it and set SEGSYNC_STATE_PASSWORD instead")
+        return value
+
+
 class SegmentsSection(_Strict):
     packs: list[str] = Field(
         default_factory=lambda: ["rfm-standard"],
@@ -111,6 +136,7 @@ class ConfigFile(_Strict):
     """The schema of segsync.toml."""
 
     project: ProjectSection = Field(default_factory=ProjectSection)
+    state: StateSection = Field(default_factory=StateSection)
     rfm: RfmSettings = Field(default_factory=RfmSettings)
     segments: SegmentsSection = Field(default_factory=SegmentsSection)
     properties: dict[Name, PropertyType] = Field(default_factory=dict, validate_default=True)
@@ -146,6 +172,11 @@ class ProjectConfig(ConfigFile):
     @property
     def state_path(self) -> Path:
         return (self.root / self.project.state).absolute()
+
+    @property
+    def state_target(self) -> Path | str:
+        """Where the state store is: ``[state] url`` (PostgreSQL), else the SQLite file."""
+        return self.state.url or self.state_path
 
     def platform_settings(self, name: str) -> dict[str, Any]:
         """The raw ``[platforms.<name>]`` table (empty if absent), for the plugin's Settings."""

@@ -19,13 +19,13 @@ if TYPE_CHECKING:
 
 
 def _open(args: argparse.Namespace) -> StateStore | None:
-    from segsync.sync.state import StateStore
+    from segsync.project.run import open_store, store_exists
 
     config = load_config(find_config(args.config))
-    if not config.state_path.is_file():
+    if not store_exists(config):
         print(f"no jobs yet ({config.state_path} does not exist)")
         return None
-    return StateStore(config.state_path)
+    return open_store(config)
 
 
 def _duration(delta: dt.timedelta) -> str:
@@ -150,14 +150,14 @@ def show_job(args: argparse.Namespace) -> int:
 def unlock(args: argparse.Namespace) -> int:
     """``segsync unlock``: take over by hand a lock whose owner segsync cannot see (another host
     or container). A live owner on this host is never overridden."""
-    from segsync.sync.state import StateStore
+    from segsync.project.run import open_store, store_exists
 
     config = load_config(find_config(args.config))
-    if not config.state_path.is_file():
+    if not store_exists(config):
         print(f"nothing to unlock ({config.state_path} does not exist)")
         return 0
     status = 0
-    with StateStore(config.state_path) as store:
+    with open_store(config) as store:
         for name in selected_platforms(config, args.platform):
             held = store.locks(name)
             if not held:

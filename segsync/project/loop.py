@@ -30,7 +30,7 @@ from segsync.core.report import SyncReport
 from segsync.errors import JobLocked, SegsyncError, SyncPaused, SyncStopped
 from segsync.project.app import Project, as_of_date
 from segsync.project.output import human_duration
-from segsync.sync.state import StateStore
+from segsync.project.run import open_store
 
 log = logging.getLogger("segsync.loop")
 
@@ -110,7 +110,7 @@ class SyncLoop:
         self._failures = dict.fromkeys(self.platforms, 0)
         #: Until when a platform waits out a failure's backoff or a pause (events too).
         self._blocked: dict[str, float] = {}
-        self.store = StateStore(project.config.state_path)
+        self.store = open_store(project.config, project.env)
         for name in self.platforms:  # events acknowledged before a restart still wait
             if self.store.pending_events(name).count:
                 self._woken[name] = now - debounce

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,22 @@ from segsync.sync.runner import Clock, SimulatedClock
 from segsync.sync.state import DEFAULT_STALE_AFTER, StateStore, WallClock
 
 log = logging.getLogger("segsync.engine")
+
+
+def open_store(config: ProjectConfig, env: Mapping[str, str] | None = None, **kw: Any) -> StateStore:
+    """The project's state store: ``[state] url`` (its password from ``SEGSYNC_STATE_PASSWORD``),
+    else the SQLite file."""
+    from segsync.sync.state.db import PASSWORD_ENV
+
+    target = config.state_target
+    env = os.environ if env is None else env
+    password = env.get(PASSWORD_ENV) if isinstance(target, str) else None
+    return StateStore(target, password=password, **kw)
+
+
+def store_exists(config: ProjectConfig) -> bool:
+    """Whether there may be state to read (a database always may; a file only once made)."""
+    return isinstance(config.state_target, str) or config.state_path.is_file()
 
 
 def project_spec(config: ProjectConfig, packs: Sequence[Any], registry: Registry) -> SyncSpec:
@@ -66,7 +83,7 @@ def sync_project(
         longest_wait = config.retry.max_rate_wait + config.retry.max_total_seconds
         stale_after = max(DEFAULT_STALE_AFTER, 2 * longest_wait)
         account = account_key(platform)
-        with StateStore(config.state_path, wall_clock=wall_clock, stale_after=stale_after) as store:
+        with open_store(config, env, wall_clock=wall_clock, stale_after=stale_after) as store:
             _note_other_accounts(store, platform_name, account)
             return run_sync(
                 platform,
@@ -101,4 +118,4 @@ def _note_other_accounts(store: StateStore, platform: str, account: str) -> None
         )
 
 
-__all__ = ["project_spec", "sync_project"]
+__all__ = ["open_store", "project_spec", "store_exists", "sync_project"]

@@ -280,7 +280,7 @@ class PullPhase:
         it must never write the ledger (or its cursor) that a running sync owns."""
         self._scratch = tempfile.TemporaryDirectory(prefix="segsync-plan-")
         scratch = StateStore(Path(self._scratch.name) / "plan.db", wall_clock=self.store.wall_clock)
-        scratch.copy_ledger(self.store.path, self.state.platform, self.state.account)
+        scratch.copy_ledger(self.store, self.state.platform, self.state.account)
         self._scratch_store = scratch
         return scratch.account(self.state.platform, self.state.account)
 

@@ -17,9 +17,19 @@ from typing import Any, Protocol, Self
 
 from segsync.core.models import FieldValue
 from segsync.core.report import JobStatus, SyncReport
-from segsync.errors import StateError
+from segsync.errors import ConfigError, StateError
 from segsync.sync.locks import KernelLocks
 from segsync.sync.locks import LockOwner as LockOwner  # re-exported: tests and harnesses name owners
+from segsync.sync.state.db import (
+    PASSWORD_ENV,
+    AdvisoryLocks,
+    Db,
+    PostgresDb,
+    SqliteDb,
+    describe,
+    is_postgres,
+    postgres_schema,
+)
 
 SCHEMA_VERSION = 4
 #: A lock whose owner has not written a heartbeat for this long is considered dead. Owners
@@ -123,6 +133,18 @@ _ADDED_COLUMNS = {("locks", "started"): "TEXT NOT NULL DEFAULT ''"}
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 
 
+def _postgres_errors() -> tuple[type[BaseException], ...]:
+    try:
+        import psycopg
+    except ImportError:
+        raise ConfigError(
+            "[state] url names a PostgreSQL store, and psycopg is not installed: "
+            "pip install 'segsync[postgres]'"
+        ) from None
+
+    return (psycopg.Error,)
+
+
 def scrub(text: str) -> str:
     """Drop e-mail addresses from a reason before it is stored (CRM PII stays in the CRM)."""
     return _EMAIL.sub("<email>", text)
@@ -201,32 +223,35 @@ class StoreBase:
 
     def __init__(
         self,
-        path: Path,
+        path: Path | str,
         *,
         wall_clock: WallClock | None = None,
         owner: LockOwner | None = None,
         alive: Iterable[int] | None = None,
         stale_after: float = DEFAULT_STALE_AFTER,
+        password: str | None = None,
     ) -> None:
-        """``owner`` and ``alive`` are for tests that play several processes in one:
-        ``alive`` lists the pids that count as running (default: ask the OS)."""
-        self.path = Path(path)
+        """``path``: a SQLite file, or a ``postgresql://`` URL (its password in ``password``).
+        ``owner`` and ``alive`` are for tests that play several processes in one: ``alive``
+        lists the pids that count as running (default: ask the OS)."""
+        self.path: Path | str = path if is_postgres(path) else Path(path)
         self.wall_clock: WallClock = wall_clock or SystemWallClock()
         self.owner = owner or LockOwner.current()
         self._alive = None if alive is None else set(alive)
         self.stale_after = stale_after
         self._lock = threading.RLock()
-        self._kernel = KernelLocks(self.path)
+        self._errors: tuple[type[BaseException], ...] = (sqlite3.DatabaseError,)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL survives a killed process intact; only an OS crash may lose the
-            # last commits, which costs a re-plan against the CRM, never wrong data.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=10000")
+            if isinstance(self.path, Path):
+                self._db: Db = SqliteDb(self.path)
+                self._kernel: KernelLocks | AdvisoryLocks = KernelLocks(self.path)
+            else:
+                self._errors = _postgres_errors()
+                pg = PostgresDb(self.path, password, _SCHEMA)
+                self._db, self._kernel = pg, AdvisoryLocks(pg, self._lock)
+            self._errors = self._db.errors
             self._migrate()
-        except sqlite3.DatabaseError as exc:
+        except self._errors as exc:
             raise store_error(self.path, exc) from None
         except OSError as exc:
             raise StateError(f"{self.path}: cannot open the state store ({exc.strerror})") from None
@@ -245,8 +270,10 @@ class StoreBase:
     # -- plumbing -------------------------------------------------------------------------
 
     def _migrate(self) -> None:
+        postgres = self._db.dialect == "postgresql"
         with self._tx() as db:
-            for statement in filter(str.strip, _SCHEMA.split(";")):
+            schema = postgres_schema(_SCHEMA) if postgres else _SCHEMA
+            for statement in filter(str.strip, schema.split(";")):
                 db.execute(statement)
             row = db.execute("SELECT version FROM schema_version").fetchone()
             if row is None:
@@ -257,36 +284,39 @@ class StoreBase:
                     f"{SCHEMA_VERSION}); upgrade segsync or use another state file"
                 )
             elif row[0] < SCHEMA_VERSION:
-                for (table, column), decl in _ADDED_COLUMNS.items():
-                    have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
-                    if column not in have:
-                        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
-                self._upgrade(db, row[0])
+                if not postgres:  # PostgreSQL stores began at schema 4: no older data to move
+                    for (table, column), decl in _ADDED_COLUMNS.items():
+                        have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+                        if column not in have:
+                            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+                    self._upgrade(db, row[0])
                 db.execute("UPDATE schema_version SET version=?", (SCHEMA_VERSION,))
 
-    def _upgrade(self, db: sqlite3.Connection, version: int) -> None:
+    def _upgrade(self, db: Db, version: int) -> None:
         """Data moves of an older schema, inside the migration's transaction (parts override)."""
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
-        """SQLite failures become one line of guidance (damaged, read-only, busy), no traceback."""
+        """Database failures become one line of guidance (damaged, read-only, busy, unreachable),
+        no traceback, never SQL or data."""
         try:
             yield
-        except sqlite3.DatabaseError as exc:
+        except self._errors as exc:
             raise store_error(self.path, exc) from None
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE takes the write lock at once, no upgrade deadlocks)."""
+    def _tx(self) -> Iterator[Db]:
+        """One write transaction; writers take turns (SQLite's BEGIN IMMEDIATE takes the write
+        lock at once, so no upgrade deadlocks; PostgreSQL takes one advisory lock)."""
         with self._lock, self._guard():
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.begin()
             try:
                 yield self._db
             except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    self._db.execute("ROLLBACK")
+                with contextlib.suppress(*self._errors):
+                    self._db.rollback()
                 raise
-            self._db.execute("COMMIT")
+            self._db.commit()
 
     def _rows(self, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
         with self._lock, self._guard():
@@ -302,8 +332,14 @@ class StoreBase:
         return self.wall_clock.now().isoformat()
 
 
-def store_error(path: Path, exc: sqlite3.DatabaseError) -> StateError:
-    """What to do about a state store SQLite cannot use, by what went wrong (never SQL or data)."""
+def store_error(path: Path | str, exc: BaseException) -> StateError:
+    """What to do about a state store the database cannot use, by what went wrong (never SQL or data)."""
+    if is_postgres(path):
+        return StateError(
+            f"{describe(path)}: the PostgreSQL state store failed ({type(exc).__name__}); check the server "
+            f"is running and reachable, [state] url and {PASSWORD_ENV}, then run the command again"
+        )
+    assert isinstance(path, Path)
     text = str(exc).lower()
     if "readonly" in text or "read-only" in text or "unable to open" in text:
         return StateError(

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from segsync.core.models import Contact, ContactUpdate, Rejection
 from segsync.sync.state.base import decode_value, encode_value
 from segsync.sync.state.data import DataStore
+from segsync.sync.state.db import Db
 
 #: The cursor name of the contact pulls.
 CONTACTS_CURSOR = "contacts"
@@ -144,9 +144,7 @@ class ContactStore(DataStore):
                 db.executemany("INSERT OR REPLACE INTO contact_members VALUES (?, ?, ?, ?, ?)", members)
             self._write_cursor(db, platform, account, CONTACTS_CURSOR, cursor)
 
-    def _seqs(
-        self, db: sqlite3.Connection, platform: str, account: str, ids: Sequence[str]
-    ) -> dict[str, int]:
+    def _seqs(self, db: Db, platform: str, account: str, ids: Sequence[str]) -> dict[str, int]:
         found: dict[str, int] = {}
         for start in range(0, len(ids), 500):
             part = ids[start : start + 500]
@@ -161,7 +159,7 @@ class ContactStore(DataStore):
 
     def _forget(
         self,
-        db: sqlite3.Connection,
+        db: Db,
         platform: str,
         account: str,
         ids: Sequence[str],
@@ -174,15 +172,13 @@ class ContactStore(DataStore):
                 [(platform, account, i) for i in which],
             )
 
-    def _known_lists(
-        self, db: sqlite3.Connection, platform: str, account: str, lists: Mapping[str, str]
-    ) -> None:
+    def _known_lists(self, db: Db, platform: str, account: str, lists: Mapping[str, str]) -> None:
         db.executemany(
             "INSERT OR REPLACE INTO contact_lists VALUES (?, ?, ?, ?)",
             [(platform, account, key, list_id) for key, list_id in lists.items()],
         )
 
-    def _clear(self, db: sqlite3.Connection, platform: str, account: str) -> None:
+    def _clear(self, db: Db, platform: str, account: str) -> None:
         for table in ("contact_cache", "contact_members", "contact_lists", "contact_shapes"):
             db.execute(f"DELETE FROM {table} WHERE platform=? AND account=?", (platform, account))
 
@@ -255,9 +251,7 @@ class ContactStore(DataStore):
             db.executemany("INSERT OR REPLACE INTO written_values VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
             self._cache_written(db, platform, account, updates)
 
-    def _cache_written(
-        self, db: sqlite3.Connection, platform: str, account: str, updates: Sequence[ContactUpdate]
-    ) -> None:
+    def _cache_written(self, db: Db, platform: str, account: str, updates: Sequence[ContactUpdate]) -> None:
         """Fold confirmed writes into the cached contacts (those the cache holds)."""
         by_id = {u.contact_id: u for u in updates}
         if not by_id:

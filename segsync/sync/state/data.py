@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from segsync.core.models import FieldValue, Purchase
 from segsync.sync.state.base import decode_value
+from segsync.sync.state.db import Db
 from segsync.sync.state.ledger import LedgerStore, chunk_frame
 
 
@@ -89,7 +89,7 @@ class DataStore(LedgerStore):
             self._write_cursor(db, platform, account, name, value)
 
     def _write_cursor(
-        self, db: sqlite3.Connection, platform: str, account: str, name: str, value: dt.datetime | None
+        self, db: Db, platform: str, account: str, name: str, value: dt.datetime | None
     ) -> None:
         if value is None:
             db.execute(

@@ -41,14 +41,12 @@ class EventStore(StoreBase):
             (platform, e.key, e.kind, e.object_id, at, e.occurred_at.isoformat() if e.occurred_at else None)
             for e in events
         ]
+        sql = (
+            "INSERT OR IGNORE INTO webhook_events "
+            "(platform, event_key, kind, object_id, received_at, occurred_at) VALUES (?, ?, ?, ?, ?, ?)"
+        )
         with self._tx() as db:
-            before = db.total_changes
-            db.executemany(
-                "INSERT OR IGNORE INTO webhook_events "
-                "(platform, event_key, kind, object_id, received_at, occurred_at) VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            return db.total_changes - before
+            return sum(db.execute(sql, row).rowcount for row in rows)
 
     def pending_events(self, platform: str) -> PendingEvents:
         row = self._rows(

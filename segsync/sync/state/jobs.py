@@ -35,10 +35,10 @@ class JobStore(StoreBase):
             )
             cur = db.execute(
                 "INSERT INTO jobs (platform, account, status, phase, dry_run, full, as_of, resumed_from,"
-                " started_at, heartbeat_at) VALUES (?, ?, 'running', 'pull', ?, ?, ?, ?, ?, ?)",
+                " started_at, heartbeat_at) VALUES (?, ?, 'running', 'pull', ?, ?, ?, ?, ?, ?) RETURNING id",
                 (platform, account, int(dry_run), int(full), as_of.isoformat(), resumed, now, now),
             )
-            job_id = cur.lastrowid
+            job_id = int(cur.fetchone()[0])
             if not dry_run:  # the lock this process holds for the account now names its job
                 db.execute(
                     "UPDATE locks SET job_id=? WHERE platform=? AND account=? AND pid=? AND host=?"
@@ -213,7 +213,7 @@ class JobStore(StoreBase):
                 "UPDATE failures SET given_up=0, attempts=0 WHERE platform=? AND account=? AND given_up=1",
                 (platform, account),
             )
-            return cur.rowcount
+            return int(cur.rowcount)
 
     def failures(
         self, *, platform: str | None = None, account: str | None = None, given_up: bool | None = None

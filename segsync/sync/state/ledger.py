@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import sqlite3
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -28,6 +26,7 @@ from segsync.core.columns.ledger import LedgerRows, dense_codes
 from segsync.core.models import Purchase
 from segsync.core.record_checks import MAX_AMOUNT, to_cents
 from segsync.sync.state.base import StoreBase
+from segsync.sync.state.db import Db
 
 #: Row status: a won deal or order, a refund (negative amount), a retracted purchase id.
 STATUS = pl.Enum(["won", "refunded", "retracted"])
@@ -134,7 +133,7 @@ class LedgerStore(StoreBase):
 
     def write_chunk(
         self,
-        db: sqlite3.Connection,
+        db: Db,
         platform: str,
         account: str,
         frame: pl.DataFrame,
@@ -158,7 +157,7 @@ class LedgerStore(StoreBase):
             [(platform, account, seq, name, _blob(frame[name])) for name in frame.columns],
         )
 
-    def _upgrade(self, db: sqlite3.Connection, version: int) -> None:
+    def _upgrade(self, db: Db, version: int) -> None:
         super()._upgrade(db, version)
         if version >= 3 or not db.execute("SELECT 1 FROM sqlite_master WHERE name='purchases'").fetchone():
             return
@@ -182,29 +181,26 @@ class LedgerStore(StoreBase):
             self.write_chunk(db, platform, account, chunk_frame(purchases), base=True)
         db.execute("DROP TABLE purchases")
 
-    def copy_ledger(self, source: Path, platform: str, account: str) -> None:
-        """Copy one account's ledger, purchase cursor and unfinished pull from the store file
-        ``source`` into this (scratch) store: ``segsync plan`` pulls into the copy, so a dry
-        run never writes the ledger a running sync owns."""
-        with self._lock, self._guard():
-            self._db.execute("ATTACH DATABASE ? AS src", (str(source),))
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                for table, where in _COPIED:
-                    self._db.execute(
-                        f"INSERT INTO main.{table} SELECT * FROM src.{table} "  # noqa: S608
-                        f"WHERE platform=? AND account=?{where}",
-                        (platform, account),
-                    )
-                self._db.execute("COMMIT")
-            finally:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                self._db.execute("DETACH DATABASE src")
+    def copy_ledger(self, source: StoreBase, platform: str, account: str) -> None:
+        """Copy one account's ledger, purchase cursor and unfinished pull from the store
+        ``source`` (either backend) into this (scratch) store: ``segsync plan`` pulls into the
+        copy, so a dry run never writes the ledger a running sync owns."""
+        copied = [
+            (
+                table,
+                source._rows(
+                    f"SELECT * FROM {table} WHERE platform=? AND account=?{where}", (platform, account)
+                ),
+            )
+            for table, where in _COPIED
+        ]
+        with self._tx() as db:
+            for table, rows in copied:
+                if rows:
+                    marks = ", ".join("?" * len(rows[0]))
+                    db.executemany(f"INSERT INTO {table} VALUES ({marks})", [tuple(r.values()) for r in rows])
 
-    def clear_ledger(
-        self, db: sqlite3.Connection, platform: str, account: str, *, pending: bool = False
-    ) -> None:
+    def clear_ledger(self, db: Db, platform: str, account: str, *, pending: bool = False) -> None:
         """Drop the ledger's chunks (``pending``: those of an unfinished full pull instead)."""
         which = "base = 2" if pending else "base < 2"
         db.execute(
@@ -319,12 +315,13 @@ class LedgerStore(StoreBase):
         for status, n in frame["status"].value_counts().iter_rows():
             counts[status] = n
         chunks = self._rows(
-            "SELECT SUM(base < 2) AS n, SUM(base = 2) AS pending FROM ledger_chunks "
+            "SELECT SUM(CASE WHEN base < 2 THEN 1 ELSE 0 END) AS n,"
+            " SUM(CASE WHEN base = 2 THEN 1 ELSE 0 END) AS pending FROM ledger_chunks "
             "WHERE platform=? AND account=?",
             (platform, account),
         )
-        counts["chunks"] = chunks[0]["n"] or 0
-        counts["pending"] = chunks[0]["pending"] or 0
+        counts["chunks"] = int(chunks[0]["n"] or 0)  # PostgreSQL sums as numeric
+        counts["pending"] = int(chunks[0]["pending"] or 0)
         return counts
 
     def compact_ledger(self, platform: str, account: str, *, force: bool = False) -> bool:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 
 from segsync.errors import JobLocked
 from segsync.sync.locks import LockOwner, same_process_alive
 from segsync.sync.state.base import LockInfo, StoreBase
+from segsync.sync.state.db import Db
 
 
 class LockStore(StoreBase):
@@ -124,7 +124,7 @@ class LockStore(StoreBase):
             )
         self._kernel.release(platform, account)
 
-    def _holder(self, db: sqlite3.Connection, platform: str, account: str) -> LockInfo | None:
+    def _holder(self, db: Db, platform: str, account: str) -> LockInfo | None:
         row = db.execute(
             "SELECT pid, host, started, job_id, acquired_at, heartbeat_at FROM locks"
             " WHERE platform=? AND account=?",
