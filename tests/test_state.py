@@ -1,4 +1,5 @@
-"""The state store (SQLite, and PostgreSQL where a server can start): schema, ids, values, purchase cache, jobs, failures, the account lock."""
+"""The state store (SQLite, and PostgreSQL where a server can start): schema, ids, values,
+purchase cache, jobs, failures, the account lock."""
 
 from __future__ import annotations
 
