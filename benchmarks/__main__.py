@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import compute, first_sync, ledger, sandbox
+from benchmarks import compute, first_sync, ledger, realtime, sandbox
 
 COMMANDS = {
     "compute": compute.main,
     "first_sync": first_sync.main,
     "ledger": ledger.main,
+    "realtime": realtime.main,
     "sandbox": sandbox.main,
 }
 

@@ -95,8 +95,8 @@ def test_a_write_refused_mid_job_is_guidance_too(tmp_path):
     path = tmp_path / "state.db"
     filled_store(path)
     store = StateStore(path)
-    store._db.close()
-    store._db = sqlite3.connect(
+    store._db.conn.close()
+    store._db.conn = sqlite3.connect(
         f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
     )
     with pytest.raises(StateError, match="read-only"):

@@ -87,8 +87,8 @@ def test_a_deal_won_through_the_api_reaches_the_buyers_fields_through_serve(tmp_
         if key.startswith("SEGSYNC_"):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
-    sandbox = BrevoSandbox(secret=KEY)
-    sandbox.seed(demo_dataset(TODAY, contacts=60, seed=4))
+    sandbox = BrevoSandbox(secret=KEY, import_step_seconds=0.05)  # real time: imports settle fast
+    sandbox.seed(demo_dataset(TODAY, contacts=25, seed=4))  # Brevo allows 10 contact calls a second
     sandbox.start()
     runs: list[RunOutcome] = []
     ran = threading.Event()
@@ -97,6 +97,13 @@ def test_a_deal_won_through_the_api_reaches_the_buyers_fields_through_serve(tmp_
         monkeypatch.setenv("SEGSYNC_BREVO_API_KEY", KEY)
         monkeypatch.setenv("SEGSYNC_BREVO_WEBHOOK_TOKEN", TOKEN)
         assert main(["init", "--platform", "brevo"]) == 0
+        toml = Path("segsync.toml")  # real time: poll the sandbox's fast imports soon
+        toml.write_text(
+            toml.read_text().replace(
+                "[platforms.brevo]\n", "[platforms.brevo]\nimport_poll_initial = 0.05\n"
+            ),
+            encoding="utf-8",
+        )
         assert main(["sync", "-q"]) == 0
         buyer = next(str(c) for c in sandbox.contacts if order_count(sandbox, str(c)) == 1)
         loop = SyncLoop(Project(None), ["brevo"], every=None, debounce=0.2)
@@ -121,7 +128,10 @@ def test_a_deal_won_through_the_api_reaches_the_buyers_fields_through_serve(tmp_
         loop.close()
     finally:
         sandbox.stop()
-    [run] = runs
+    run = runs[0]
     assert run.status == "succeeded", run.line()
     assert run.trigger == "events"
+    # segsync's own writes come back as contact_updated (Brevo names no source): at most one
+    # more sync follows, and it finds nothing to write
+    assert all(o.status in ("succeeded", "stopped") for o in runs), [o.line() for o in runs]
     assert order_count(sandbox, buyer) == 2

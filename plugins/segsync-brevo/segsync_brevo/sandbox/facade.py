@@ -50,6 +50,9 @@ class BrevoSandbox(SandboxBase):
     ``require_import_list``, ``account_id`` (24 hex digits; by default derived from the key) and
     ``honour_deal_sort``: False makes ``GET /crm/deals`` ignore ``sortBy=last_updated_date`` and
     answer in creation order (Brevo's docs do not say the sort is honoured on every account).
+    ``webhook_url`` and ``webhook_token`` make it send marketing webhooks for contact changes
+    there with that bearer token (or :meth:`subscribe_webhooks` later); deals send none, as on
+    Brevo.
     """
 
     platform: ClassVar[str] = "brevo"

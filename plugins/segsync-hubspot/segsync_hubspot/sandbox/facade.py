@@ -50,7 +50,9 @@ class HubSpotSandbox(SandboxBase):
     real cap is not documented), ``whole_batch_validation`` (refuse a whole batch/update with
     400 when one input has a bad value, instead of a 207: which HubSpot does is not documented),
     ``account_id`` (the portal id; by default derived from the token), ``wall_clock`` (by
-    default the wall time follows ``clock``).
+    default the wall time follows ``clock``). Webhooks: ``webhook_url`` and ``app_secret`` make
+    it send an app's deal and contact events there, v3-signed (or :meth:`subscribe_webhooks`
+    later); ``webhook_properties`` limits contact propertyChange events to those properties.
     """
 
     platform: ClassVar[str] = "hubspot"
@@ -90,6 +92,7 @@ class HubSpotSandbox(SandboxBase):
         webhook_url: str | None = None,
         app_secret: str | None = None,
         app_id: int = 4_242_424,
+        webhook_properties: Iterable[str] | str | None = None,
     ) -> None:
         self.rate_limit = rate_limit
         self.search_per_second = search_per_second
@@ -112,6 +115,11 @@ class HubSpotSandbox(SandboxBase):
         )
         self.retry_after_on_429 = retry_after_header
         self.app_id = app_id
+        #: Contact properties with a propertyChange subscription; None: every one, segsync's
+        #: own included (the pessimistic reading: serve must ignore its own writes coming back).
+        if isinstance(webhook_properties, str):  # --option webhook_properties=country,age
+            webhook_properties = [n.strip() for n in webhook_properties.split(",") if n.strip()]
+        self.webhook_properties = None if webhook_properties is None else frozenset(webhook_properties)
         self._event_ids = itertools.count(1)
         self.app_secret = ""
         if webhook_url:
@@ -162,6 +170,8 @@ class HubSpotSandbox(SandboxBase):
     ) -> None:
         """One ``*.propertyChange`` per changed property, as subscriptions are per property."""
         record = (self.account.deals if kind.startswith("deal") else self.account.contacts)[object_id]
+        if kind.startswith("contact") and self.webhook_properties is not None:
+            names = [n for n in names if n in self.webhook_properties]
         for name in names:
             value = record.properties.get(name, "")
             self.emit(kind, object_id, source=source, propertyName=name, propertyValue=value)

@@ -41,6 +41,7 @@ class RecordRoutes(Routes):
     def endpoints(self) -> Iterable[Endpoint]:
         return (
             ("GET", r"/account-info/v3/details", self.get_account_details, ()),
+            ("GET", r"/crm/v3/objects/contacts/(\d+)", self.get_contact, CONTACTS_READ),
             ("GET", r"/crm/v3/objects/contacts", self.get_contacts, CONTACTS_READ),
             ("POST", r"/crm/v3/objects/contacts/batch/update", self.update_contacts, CONTACTS_WRITE),
             ("GET", r"/crm/v3/objects/(?:deals|0-3)", self.get_deals, DEALS_READ),
@@ -80,6 +81,13 @@ class RecordRoutes(Routes):
 
     def get_contacts(self, req: Request, m: re.Match[str]) -> Response:
         return self._objects(req, self.account.contacts, CONTACT_DEFAULT_PROPERTIES, deals=False)
+
+    def get_contact(self, req: Request, m: re.Match[str]) -> Response:
+        """One contact by id (what a store integration or a user's script reads)."""
+        contact = self.account.contacts.get(m[1])
+        if contact is None or contact.archived:
+            raise error(404, "Object not found.  objectId are usually numeric.", "OBJECT_NOT_FOUND")
+        return Response(200, contact.json(names_arg(req, "properties") or list(CONTACT_DEFAULT_PROPERTIES)))
 
     def get_deals(self, req: Request, m: re.Match[str]) -> Response:
         return self._objects(req, self.account.deals, DEAL_DEFAULT_PROPERTIES, deals=True)
