@@ -12,7 +12,10 @@ alternating their order each round:
 * ``objects``: the sync's compute, ``compute_rows`` over the same ledger with its contacts as
   ``Contact`` objects (id and e-mail), which also builds every contact's row of values to write;
   only up to ``--objects-up-to`` purchases (a dict per contact: slow and large at 10M);
-* ``polars``: the polars reference (benchmarks/references.py) on the parquet file.
+* ``polars``: the polars reference (benchmarks/references.py) on the parquet file;
+* ``segsync-pg`` (with ``--postgres``): ``segsync``'s process on the same ledger kept in a
+  PostgreSQL state store (``--postgres auto`` starts a throwaway server; a URL names a server
+  whose database to create it in). Its peak RSS is segsync's process, not the server's.
 
 Printed per size: median wall time (min-max), peak RSS, the ratio to polars, each segsync
 process's own phases (medians), whether segsync's RFM codes equal the reference's; then how the
@@ -138,7 +141,24 @@ def _defaults() -> tuple[Any, Any, Any]:
     return config, load_packs(config, registry), registry
 
 
-def run_segsync(store_path: Path, out: Path) -> None:
+def _target(text: str) -> Path | str:
+    return text if text.startswith("postgresql://") else Path(text)
+
+
+def prepare_pg(purchases: int, folder: Path, url: str) -> None:
+    """Copy the SQLite store's ledger into the PostgreSQL database ``url`` (once; not timed)."""
+    from segsync.sync.state import StateStore
+
+    with StateStore(url) as target:
+        if target.ledger_counts(PLATFORM, ACCOUNT)["chunks"]:
+            return
+        start = time.perf_counter()
+        with StateStore(folder / f"ledger-{purchases}.sqlite") as source:
+            target.copy_ledger(source, PLATFORM, ACCOUNT)
+        print(f"PostgreSQL store filled in {time.perf_counter() - start:.1f} s (not timed)")
+
+
+def run_segsync(store_path: Path | str, out: Path) -> None:
     phases = _Phases()
     from segsync.core.columns.compute import score
     from segsync.core.columns.ledger import PurchaseColumns
@@ -201,9 +221,9 @@ def agree(ours: Path, reference: Path) -> None:
 # -- the harness ------------------------------------------------------------------------------
 
 
-def command(impl: str, store: Path, parquet: Path, out: Path) -> list[str]:
+def command(impl: str, store: Path | str, parquet: Path, out: Path) -> list[str]:
     own = [sys.executable, "-m", "benchmarks.ledger"]
-    if impl == "segsync":
+    if impl in ("segsync", "segsync-pg"):
         return [*own, "segsync", str(store), str(out)]
     if impl == "objects":
         return [*own, "objects", str(store)]
@@ -253,11 +273,18 @@ def run_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     built = _child("prepare", n, args.data).strip()
     store, parquet = args.data / f"ledger-{n}.sqlite", args.data / f"purchases-{n}.parquet"
     impls = [i for i in IMPLEMENTATIONS if i != "objects" or n <= args.objects_up_to]
+    stores: dict[str, Path | str] = dict.fromkeys(impls, store)
+    if args.pg_base:
+        stores["segsync-pg"] = url = _pg_database(args.pg_base, n)
+        built += _child("prepare_pg", n, args.data, url).strip()
+        impls.append("segsync-pg")
     runs: dict[str, list[tuple[float, float, dict[str, float]]]] = {i: [] for i in impls}
     for r in range(args.rounds):
         for impl in impls if r % 2 == 0 else reversed(impls):
-            runs[impl].append(measure(command(impl, store, parquet, work / f"{impl}.parquet"), work))
+            runs[impl].append(measure(command(impl, stores[impl], parquet, work / f"{impl}.parquet"), work))
     contacts, differ = map(int, _child("agree", work / "segsync.parquet", work / "polars.parquet").split())
+    if "segsync-pg" in runs:
+        differ += int(_child("agree", work / "segsync-pg.parquet", work / "polars.parquet").split()[1])
     size = store.stat().st_size
     return {"runs": runs, "store": size, "built": built, "contacts": contacts, "differ": differ}
 
@@ -277,7 +304,7 @@ def report(n: int, got: dict[str, Any], objects_up_to: int) -> dict[str, tuple[f
         print(f"  {impl:8} {med:>12.2f} s {lo:>6.2f}-{hi:<6.2f} {peak:>7.0f} MiB {med / ref:>8.2f}×")
     if "objects" not in runs:
         print(f"  objects  not run: over --objects-up-to {objects_up_to:,} purchases")
-    for impl in ("segsync", "objects"):
+    for impl in ("segsync", "segsync-pg", "objects"):
         if impl in runs:
             phases = {k: statistics.median(r[2][k] for r in runs[impl]) for k in runs[impl][0][2]}
             parts = ", ".join(f"{k} {v:.2f}" for k, v in phases.items())
@@ -293,8 +320,41 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--objects-up-to", type=int, default=1_000_000, help="largest size for 'objects'")
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "segsync-bench-ledger")
+    parser.add_argument(
+        "--postgres",
+        default=None,
+        help="also from a PostgreSQL store: auto (a throwaway server) or a server URL",
+    )
     args = parser.parse_args(argv)
     args.data = args.data.resolve()
+    server = None
+    args.pg_base = None
+    if args.postgres == "auto":
+        from segsync.testing.postgres import TempPostgres
+
+        server = TempPostgres().start()
+        args.pg_base = server.base
+    elif args.postgres:
+        args.pg_base = args.postgres
+    try:
+        _main(args)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _pg_database(base: str, purchases: int) -> str:
+    """The database of this size's ledger on the server ``base`` (made if missing)."""
+    import psycopg
+
+    name = f"segsync_bench_ledger_{purchases}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f"CREATE DATABASE {name}")
+    return f"{base.rpartition('/')[0]}/{name}"
+
+
+def _main(args: argparse.Namespace) -> None:
     python = sys.version.split()[0]
     print(f"machine: {os.cpu_count()} cores, Python {python}; as of {AS_OF}; {args.rounds} rounds, medians")
     results: dict[int, dict[str, tuple[float, float]]] = {}
@@ -318,7 +378,8 @@ def main(argv: list[str] | None = None) -> None:
 
 CHILDREN = {
     "prepare": lambda a: prepare(int(a[0]), Path(a[1])),
-    "segsync": lambda a: run_segsync(Path(a[0]), Path(a[1])),
+    "prepare_pg": lambda a: prepare_pg(int(a[0]), Path(a[1]), a[2]),
+    "segsync": lambda a: run_segsync(_target(a[0]), Path(a[1])),
     "objects": lambda a: run_objects(Path(a[0])),
     "agree": lambda a: agree(Path(a[0]), Path(a[1])),
 }

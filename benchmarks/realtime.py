@@ -152,9 +152,11 @@ def _purchases(
 
 
 def _burst(serve: str, lines: Lines, deal_ids: list[str], events: int) -> tuple[int, int, float]:
+    from segsync_hubspot.sandbox import HubSpotSandbox
     from segsync_hubspot.webhooks import signature_v3
 
     url = f"{serve}/webhooks/hubspot"
+    portal = int(HubSpotSandbox.derive_account_id(TOKEN))
     start_syncs = len(lines.seen)
 
     def deliver(first: int) -> None:
@@ -162,7 +164,7 @@ def _burst(serve: str, lines: Lines, deal_ids: list[str], events: int) -> tuple[
             {
                 "eventId": 10**9 + first + i,
                 "subscriptionId": 1,
-                "portalId": 1,
+                "portalId": portal,
                 "appId": 1,
                 "occurredAt": int(time.time() * 1000),
                 "subscriptionType": "deal.propertyChange",

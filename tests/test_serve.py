@@ -151,13 +151,14 @@ def signed(url: str, body: bytes, *, secret: str = APP_SECRET, age: float = 0.0)
     }
 
 
-def event_body(event_id: int, kind: str = "contact.creation", object_id: int = 1) -> bytes:
+def event_body(event_id: int, kind: str = "contact.creation", object_id: int = 1, portal: int = 0) -> bytes:
+    """One event; ``portal`` 0 is the sandbox's own portal (derived from the token)."""
     return json.dumps(
         [
             {
                 "eventId": event_id,
                 "subscriptionId": 1,
-                "portalId": 1,
+                "portalId": portal or int(HubSpotSandbox.derive_account_id(TOKEN)),
                 "appId": 1,
                 "occurredAt": int(time.time() * 1000),
                 "subscriptionType": kind,
@@ -395,3 +396,12 @@ def test_a_sync_asked_to_stop_ends_at_a_checkpoint_and_the_next_one_finishes_it(
     whole = synced_values(tmp_path / "whole", stop_after=None)
     assert stopped == whole
     assert sum(1 for values in whole.values() if values.get("segsync_rfm_segment")) > 250
+
+
+def test_events_of_another_portal_are_acknowledged_and_ignored(hub, service):
+    svc, _ = service
+    url = svc.url + "/webhooks/hubspot"
+    ours = json.loads(event_body(501))[0] | {"portalId": int(hub.account_id)}
+    theirs = json.loads(event_body(502))[0] | {"portalId": 99}
+    body = json.dumps([ours, theirs]).encode()
+    assert post(url, body, signed(url, body)) == (200, {"queued": 1, "duplicates": 0, "ignored": 1})

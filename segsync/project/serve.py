@@ -164,9 +164,12 @@ class WebhookApp:
     ) -> tuple[int, dict[str, Any]]:
         platform = endpoint.platform
         wanted, echoes = [], 0
+        ours = self._account(platform)
         for event in events:
             if event.property_name is not None and event.property_name.casefold() in endpoint.managed:
                 echoes += 1  # segsync's own write coming back: nothing to sync
+            elif ours is not None and event.account is not None and event.account != ours:
+                echoes += 1  # an app installed in several accounts: another account's event
             else:
                 wanted.append(event)
         try:
@@ -180,6 +183,14 @@ class WebhookApp:
         if new:
             self.loop.wake(platform)
         return 200, {"queued": new, "duplicates": len(wanted) - new, "ignored": echoes}
+
+    def _account(self, platform: str) -> str | None:
+        """The CRM's id of the account the project last synced (None before its first sync)."""
+        try:
+            jobs = self.loop.store.recent_jobs(1, platform=platform)
+        except SegsyncError:
+            return None
+        return jobs[0].account.partition(":")[2] if jobs else None
 
     def _url(self, environ: dict[str, Any]) -> str:
         base = self.public_url or f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
