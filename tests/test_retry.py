@@ -321,3 +321,22 @@ def test_calls_from_several_threads_never_overrun_a_window():
     let_go = sorted(r._bucket("b").sent)
     assert len(let_go) == 80
     assert all(let_go[i + 5] - let_go[i] >= 1.0 - 1e-6 for i in range(75)), "six calls in one window"
+
+
+def test_a_call_counts_in_its_window_from_when_it_ended():
+    """The CRM counts a call when it arrives; the throttle counts it from its answer, so latency
+    cannot push a call into a one-second window the CRM still sees full."""
+    clock = FakeClock()
+    r = CallRunner("test", buckets={"search": [RateWindow(requests=2, seconds=1.0)]}, clock=clock)
+    sent = []
+
+    def slow() -> str:
+        sent.append(clock.now())
+        clock.advance(0.3)  # the call takes 0.3 s to answer
+        return "ok"
+
+    start = clock.now()
+    for _ in range(3):
+        r.call("deals.search", slow, bucket="search")
+    # the first ended at 0.3 s: the third may go one window after that, not after its start
+    assert [t - start for t in sent] == [0.0, pytest.approx(0.3), pytest.approx(1.3)]

@@ -178,6 +178,19 @@ class _Bucket:
         else:
             self.sent.append(now)
 
+    def settle(self, reserved: float, done: float) -> None:
+        """A call reserved at ``reserved`` ended at ``done``: count it from then. The CRM counts
+        a call when it arrives, later than the reservation; counting from the answer keeps the
+        next call out of a window the CRM still sees full (a one-second search window is overrun
+        by the latency alone). The entry is near the end, so this is cheap however long the log."""
+        if done <= reserved:
+            return
+        sent = self.sent
+        i = bisect.bisect_left(sent, reserved, lo=self.start)
+        if i < len(sent) and sent[i] == reserved:
+            del sent[i]
+            self.record(done)
+
     def wait_needed(self, now: float) -> float:
         sent = self.sent
         # calls older than the longest window never count again: drop them, in bulk
@@ -232,7 +245,7 @@ class CallRunner:
         """Sleep until ``bucket`` has room, or raise SyncPaused if that is too far away."""
         self._until_room(bucket, operation, reserve=False)
 
-    def _until_room(self, bucket: str, operation: str, *, reserve: bool) -> None:
+    def _until_room(self, bucket: str, operation: str, *, reserve: bool) -> float | None:
         """Wait for room in ``bucket``; with ``reserve``, take it: the check and the record are
         one step under the bucket's lock, so calls sent from several threads never overrun a
         window (two that both saw room would both have gone)."""
@@ -244,7 +257,7 @@ class CallRunner:
                 if wait <= _EPSILON:  # what a float clock leaves after sleeping the exact wait
                     if reserve:
                         b.record(now)
-                    return
+                    return now
             if wait > self.policy.max_rate_wait:
                 raise SyncPaused(
                     f"{self.platform}: the {bucket!r} rate budget is spent (next call {operation}); "
@@ -257,7 +270,13 @@ class CallRunner:
                 self.stats.waited_seconds += wait
             self.clock.sleep(wait)
             if not reserve:
-                return
+                return None
+
+    def _settle(self, bucket: str, reserved: float | None) -> None:
+        if reserved is not None:
+            b = self._bucket(bucket)
+            with b.lock:
+                b.settle(reserved, self.clock.now())
 
     def observe(
         self,
@@ -299,7 +318,7 @@ class CallRunner:
 
         def attempt() -> T:
             before = self.clock.now()
-            self._until_room(bucket, operation, reserve=True)
+            reserved = self._until_room(bucket, operation, reserve=True)
             rate_waited[0] += self.clock.now() - before
             with self._lock:  # calls may come from several threads (concurrent batches)
                 self.stats.calls += 1
@@ -323,6 +342,8 @@ class CallRunner:
                     b = self._bucket(bucket)
                     b.blocked_until = max(b.blocked_until, self.clock.now() + exc.retry_after)
                 raise
+            finally:
+                self._settle(bucket, reserved)
 
         retrying = self._retrying(operation, should_retry, rate_waited)
         try:

@@ -152,6 +152,8 @@ def _rate_limit_wait(exc: BaseException, policy: str) -> float:
         return wait
     if policy == "DAILY":
         return DAILY_LIMIT_WAIT
+    if policy == "SECONDLY":  # the search API's per-second limit (crm-api-facts §1.4)
+        return 1.0
     interval = header_number(_header(exc, "X-HubSpot-RateLimit-Interval-Milliseconds"))
     return interval / 1000 if interval else DEFAULT_INTERVAL
 

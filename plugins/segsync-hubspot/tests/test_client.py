@@ -109,7 +109,7 @@ def test_403_names_the_missing_scopes(body: dict[str, Any] | str, scopes: tuple[
     [
         ("TEN_SECONDLY_ROLLING", {"X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}, 10.0),
         ("TEN_SECONDLY_ROLLING", {"Retry-After": "3"}, 3.0),
-        ("SECONDLY", {}, 10.0),
+        ("SECONDLY", {}, 1.0),  # the search API's one-second window
         ("DAILY", {}, 3600.0),
         ("DAILY", {"Retry-After": "120"}, 120.0),
     ],
