@@ -67,19 +67,26 @@ def _spawn(args: list[str], cwd: Path, env: dict[str, str], ready: str) -> tuple
 class Lines:
     """The sync lines ``serve`` prints, with the time each was read."""
 
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
+    def __init__(self, proc: subprocess.Popen[str], log: Path) -> None:
+        self.log = log
         self.seen: list[tuple[float, re.Match[str]]] = []
         self._cond = threading.Condition()
         threading.Thread(target=self._read, args=(proc,), daemon=True).start()
 
     def _read(self, proc: subprocess.Popen[str]) -> None:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            m = LINE.search(line)
-            if m:
-                with self._cond:
-                    self.seen.append((time.perf_counter(), m))
-                    self._cond.notify_all()
+        with self.log.open("a", encoding="utf-8") as out:
+            for line in proc.stdout:
+                out.write(line)
+                out.flush()
+                self._line(line)
+
+    def _line(self, line: str) -> None:
+        m = LINE.search(line)
+        if m:
+            with self._cond:
+                self.seen.append((time.perf_counter(), m))
+                self._cond.notify_all()
 
     def after(self, t0: float, timeout: float = 120.0) -> tuple[float, re.Match[str]]:
         deadline = time.monotonic() + timeout
@@ -90,7 +97,8 @@ class Lines:
                     return found
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise SystemExit("no sync ended in time")
+                    tail = self.log.read_text(encoding="utf-8")[-3000:]
+                    raise SystemExit(f"no sync ended in {timeout:.0f} s; serve printed:\n{tail}")
                 self._cond.wait(left)
 
 
@@ -250,12 +258,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"first sync: {time.perf_counter() - t0:,.0f} s")
         time.sleep(10)  # let the 10-second window the first sync filled empty
         serve, _ = _spawn(
-            ["serve", "--port", str(serve_port), "--every", "off", "--debounce", args.debounce],
+            ["-v", "serve", "--port", str(serve_port), "--every", "off", "--debounce", args.debounce],
             folder,
             env,
             "listening on",
         )
-        lines = Lines(serve)
+        lines = Lines(serve, folder / "serve.log")
         contacts = [str(1000 + i) for i in range(args.contacts)]
         times, calls = _purchases(url, lines, contacts, args.purchases, args.interval)
         p50 = statistics.median(times)

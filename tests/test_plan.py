@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from segsync.core.models import (
     FieldOption,
@@ -337,3 +339,28 @@ def test_ops_print_for_humans():
     assert "create manual list 'segsync · Gold'" in text
     assert "write 1 contact(s): segsync_revenue 1, segsync_tier 1" in text
     assert "list tier.gold: +1 -0" in text
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["string", "number", "date", "enumeration"]),
+    st.one_of(
+        st.none(),
+        st.text(max_size=4),
+        st.integers(-5, 5),
+        st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=-100, max_value=100),
+        st.dates(),
+    ),
+    st.one_of(
+        st.none(),
+        st.text(max_size=4),
+        st.integers(-5, 5),
+        st.decimals(allow_nan=False, allow_infinity=False, places=1, min_value=-100, max_value=100),
+        st.dates(),
+    ),
+)
+def test_the_plans_shortcut_never_calls_different_values_the_same(field_type, desired, observed):
+    from segsync.core.plan import _plainly_same, same_value
+
+    if _plainly_same(field_type, desired, observed):
+        assert same_value(field_type, desired, observed)

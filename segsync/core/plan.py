@@ -358,7 +358,10 @@ def _plan_values(
             fspec = specs.get(key)
             if fspec is None:
                 raise ValueError(f"desired value for {key!r}, which is not a managed field")
-            if key in writable and not same_value(fspec.type, value, now.get(key)):
+            held_now = now.get(key)
+            if _plainly_same(fspec.type, value, held_now):
+                continue  # most values of most syncs: no parsing needed to know
+            if key in writable and not same_value(fspec.type, value, held_now):
                 diff[key] = value
         if not diff:
             continue
@@ -474,6 +477,18 @@ def normalize(field_type: FieldType, value: object) -> object:
     except (InvalidOperation, ValueError):
         return value
     return str(value) if isinstance(value, int | str | Decimal) else value
+
+
+def _plainly_same(field_type: FieldType, desired: FieldValue, observed: object) -> bool:
+    """Equal without normalising: same type and ``==``, where that implies ``same_value``:
+    numbers and dates, and text (a text field's numbers are compared as their texts, and
+    ``Decimal("5.0") == Decimal("5")`` while their texts differ)."""
+    return (
+        desired is not None
+        and type(desired) is type(observed)
+        and desired == observed
+        and (field_type in ("number", "date") or isinstance(desired, str))
+    )
 
 
 def same_value(field_type: FieldType, desired: FieldValue, observed: object) -> bool:
