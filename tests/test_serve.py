@@ -405,3 +405,28 @@ def test_events_of_another_portal_are_acknowledged_and_ignored(hub, service):
     theirs = json.loads(event_body(502))[0] | {"portalId": 99}
     body = json.dumps([ours, theirs]).encode()
     assert post(url, body, signed(url, body)) == (200, {"queued": 1, "duplicates": 0, "ignored": 1})
+
+
+def test_behind_a_proxy_the_signature_covers_the_public_url(hub, service):
+    """HubSpot signs the URL it posted to; behind TLS termination the receiver sees another."""
+    svc, _ = service
+    app = type(svc.app)(svc.loop, svc.endpoints, svc.metrics, public_url="https://hooks.example.com/")
+    body = event_body(900)
+    public = "https://hooks.example.com/webhooks/hubspot"
+
+    def deliver(headers: dict[str, str]) -> str:
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/webhooks/hubspot",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": __import__("io").BytesIO(body),
+            "wsgi.url_scheme": "http",
+            "HTTP_HOST": "10.0.0.7:8080",
+            **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()},
+        }
+        statuses: list[str] = []
+        app(environ, lambda status, headers: statuses.append(status))
+        return statuses[0]
+
+    assert deliver(signed("http://10.0.0.7:8080/webhooks/hubspot", body)) == "401 Unauthorized"
+    assert deliver(signed(public, body)) == "200 OK"
