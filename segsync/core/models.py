@@ -72,6 +72,17 @@ class PurchaseRetracted(_Frozen):
     id: str
 
 
+class PullProgress(_Frozen):
+    """A watermark in a purchase pull: every record modified up to ``modified_at`` was yielded.
+
+    A platform whose incremental pull comes in modification order yields one after each batch,
+    so the cursor passes records that are no purchase (open deals, rejected ones); without it
+    they would be read again by every pull until a newer purchase came.
+    """
+
+    modified_at: dt.datetime
+
+
 class PurchaseSummary(_Frozen):
     """Per-contact purchase aggregates the features are computed from (core computes it)."""
 

@@ -38,6 +38,7 @@ from segsync.core.models import (
     ContactUpdate,
     FieldSpec,
     ListSpec,
+    PullProgress,
     Purchase,
     PurchaseRetracted,
     Rejection,
@@ -97,7 +98,7 @@ class PlatformLimits(BaseModel):
     concurrency: int = Field(1, ge=1, le=16, description="write batches in flight at once")
 
 
-PurchaseRecord = Purchase | PurchaseRetracted | Rejection
+PurchaseRecord = Purchase | PurchaseRetracted | Rejection | PullProgress
 
 
 @runtime_checkable
@@ -232,8 +233,11 @@ class Platform(Protocol):
         ``Contact.lists`` from it.
         """
 
-    def iter_purchases(self, since: dt.datetime | None) -> Iterator[Purchase | PurchaseRetracted | Rejection]:
-        """Won purchases; with ``since`` and ``incremental_purchases``, only changes after it."""
+    def iter_purchases(self, since: dt.datetime | None) -> Iterator[PurchaseRecord]:
+        """Won purchases; with ``since`` and ``incremental_purchases``, only changes after it.
+
+        A pull in modification order may yield a :class:`PullProgress` watermark after each
+        batch, so the cursor moves past records that are no purchase."""
 
     def inspect_fields(self, specs: Sequence[FieldSpec]) -> Mapping[str, RemoteField | None]:
         """What exists in the CRM under each spec's platform name (None if absent), by spec key."""

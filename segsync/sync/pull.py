@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from segsync.core.models import Purchase, PurchaseRetracted, Rejection
+from segsync.core.models import PullProgress, Purchase, PurchaseRetracted, Rejection
 from segsync.core.report import SyncReport
 from segsync.core.text import human_duration
 from segsync.sync.platform import Platform, PurchaseRecord, ResumablePurchases
@@ -30,16 +30,19 @@ FULL_PULL = "purchases.full"
 #: The purchase cursor is set this far before the newest modification seen: a purchase
 #: modified in the same instant as the last one pulled is fetched again, never missed.
 CURSOR_OVERLAP = dt.timedelta(seconds=1)
+#: How far the CRM's clock may run behind this host's, for where a full pull began.
+FULL_PULL_CLOCK_MARGIN = dt.timedelta(minutes=5)
 
 
-def _take(
-    rec: Purchase | PurchaseRetracted | Rejection, buffer: list[Purchase], gone: list[str]
-) -> Purchase | None:
+def _take(rec: PurchaseRecord, buffer: list[Purchase], gone: list[str]) -> Purchase | None:
     """Buffer one pulled record: a purchase (returned), or the id a retraction takes out, or a
-    rejected purchase (its last good version must not linger in the ledger)."""
+    rejected purchase (its last good version must not linger in the ledger); a watermark
+    (:class:`PullProgress`) holds nothing."""
     if isinstance(rec, Purchase):
         buffer.append(rec)
         return rec
+    if isinstance(rec, PullProgress):
+        return None
     if isinstance(rec, PurchaseRetracted):
         gone.append(rec.id)
     elif rec.kind == "purchase":
@@ -47,8 +50,9 @@ def _take(
     return None
 
 
-def _in_order(purchase: Purchase, newest: dt.datetime | None) -> bool:
-    """Whether a purchase came in modification order (none without a modification time)."""
+def _in_order(purchase: Purchase | PullProgress, newest: dt.datetime | None) -> bool:
+    """Whether a purchase (or a watermark) came in modification order (none without a
+    modification time)."""
     stamp = purchase.modified_at
     return stamp is not None and (newest is None or stamp >= newest)
 
@@ -78,15 +82,28 @@ class PurchasePull:
     first_flush: bool = True
     #: A full pull that cannot be saved as it goes spills its chunks as pending ones.
     spilled: bool = False
+    #: When the pull began (wall clock), and the newest change it saw in any order.
+    started: dt.datetime | None = None
+    latest: dt.datetime | None = None
 
     def __post_init__(self) -> None:
         if self.since is None:
             self.state.discard_pull()  # what a full pull killed earlier left pending
+            self.started = self.state.store.wall_clock.now()
 
     def add(self, rec: PurchaseRecord) -> None:
         purchase = _take(rec, self.buffer, self.gone)
-        if purchase is not None:
+        if isinstance(rec, PullProgress):
+            if self.latest is None or rec.modified_at > self.latest:
+                self.latest = rec.modified_at
+            if self.in_order and _in_order(rec, self.newest):
+                self.newest = rec.modified_at
+        elif purchase is not None:
             self.pulled += 1
+            if purchase.modified_at is not None and (
+                self.latest is None or purchase.modified_at > self.latest
+            ):
+                self.latest = purchase.modified_at
             if _in_order(purchase, self.newest):
                 self.newest = purchase.modified_at
             else:
@@ -106,6 +123,14 @@ class PurchasePull:
             self.buffer, self.gone, self.spilled = [], [], True
 
     def cursor(self) -> dt.datetime | None:
+        if self.incremental and self.since is None and not self.in_order and self.started is not None:
+            # A full pull out of order (HubSpot lists deals by id) read every deal as it was
+            # when its page came: only a change after the pull began can have been missed. So
+            # the next pull starts there (less a margin for the CRM's clock), or at the newest
+            # change seen if that is older; the in-order prefix alone could be any old change,
+            # and the first incremental pull read again most of the account.
+            began = self.started - FULL_PULL_CLOCK_MARGIN
+            return _cursor(min(began, self.latest) if self.latest else began, None)
         return _cursor(self.newest if self.incremental else None, self.since)
 
     def interrupted(self) -> None:
@@ -166,7 +191,10 @@ class ResumablePull:
         if not self.begun and self.token() is not None:
             self.begun, self.started = True, self.newest  # the first page is read: where it began
         purchase = _take(rec, self.buffer, self.gone)
-        if purchase is not None:
+        if isinstance(rec, PullProgress):
+            if self.ordered and _in_order(rec, self.newest):
+                self.newest = rec.modified_at
+        elif purchase is not None:
             self.pulled += 1
             if _in_order(purchase, self.newest):
                 self.newest = purchase.modified_at

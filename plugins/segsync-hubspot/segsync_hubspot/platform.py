@@ -32,6 +32,7 @@ from segsync import (
     PermissionDenied,
     PlatformLimits,
     PlatformSettings,
+    PullProgress,
     Purchase,
     PurchaseRetracted,
     RateWindow,
@@ -265,9 +266,12 @@ class HubSpotPlatform:
         then the archived listing."""
         return self.pulls.changed_contacts(since, properties, managed, reread=reread)
 
-    def iter_purchases(self, since: dt.datetime | None) -> Iterator[Purchase | PurchaseRetracted | Rejection]:
+    def iter_purchases(
+        self, since: dt.datetime | None
+    ) -> Iterator[Purchase | PurchaseRetracted | Rejection | PullProgress]:
         """Closed-won deals, one purchase per associated contact; with ``since`` (and the
-        ``incremental`` setting), the deals changed since then, by CRM search."""
+        ``incremental`` setting), the deals changed since then, by CRM search, with a
+        watermark after each batch."""
         return self.pulls.purchases(since)
 
     # -- fields --------------------------------------------------------------------------

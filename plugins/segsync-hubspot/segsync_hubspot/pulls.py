@@ -17,6 +17,7 @@ from segsync import (
     CursorPaging,
     FieldSpec,
     PageGuard,
+    PullProgress,
     Purchase,
     PurchaseRetracted,
     Rejection,
@@ -94,7 +95,9 @@ class Pulls:
                 yield mapping.contact_from_record(record, properties, managed)
         yield from (ContactGone(id=i) for i in self._archived_since("contacts", since))
 
-    def purchases(self, since: dt.datetime | None) -> Iterator[Purchase | PurchaseRetracted | Rejection]:
+    def purchases(
+        self, since: dt.datetime | None
+    ) -> Iterator[Purchase | PurchaseRetracted | Rejection | PullProgress]:
         """Closed-won deals, one purchase per associated contact.
 
         Without ``since`` (or with the ``incremental`` setting off), every deal, in GET pages.
@@ -130,7 +133,7 @@ class Pulls:
 
     def _changed(
         self, since: dt.datetime, won: frozenset[str]
-    ) -> Iterator[Purchase | PurchaseRetracted | Rejection]:
+    ) -> Iterator[Purchase | PurchaseRetracted | Rejection | PullProgress]:
         changed = ChangedRecords(self.client, self.settings.search_result_cap, list(mapping.DEAL_PROPERTIES))
         for batch in changed.batches(since, ASSOCIATION_BATCH):
             keep = [d for d in batch if str((d.get("properties") or {}).get("dealstage")) in won]
@@ -139,6 +142,11 @@ class Pulls:
             yield from (PurchaseRetracted(id=str(d["id"])) for d in batch if str(d["id"]) not in kept)
             if keep:
                 yield from self._purchases(keep)
+            # the cursor may pass this batch's open, lost and rejected deals too: without the
+            # watermark every pull read again each one modified after the newest purchase
+            stamps = [s for s in map(changed.stamp_of, batch) if s is not None]
+            if stamps:
+                yield PullProgress(modified_at=max(stamps))
         yield from (PurchaseRetracted(id=i) for i in self._archived_since("deals", since))
 
     def _archived_since(self, kind: str, since: dt.datetime) -> Iterator[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from segsync import Purchase, PurchaseRetracted, Rejection
+from segsync import PullProgress, Purchase, PurchaseRetracted, Rejection
 from segsync.sandbox import SeedData
 
 from .conftest import contact, deal
@@ -16,7 +16,8 @@ T0 = dt.datetime(2026, 1, 10, tzinfo=dt.UTC)
 
 
 def changes(platform, since):
-    got = list(platform.iter_purchases(since))
+    # the records, without the watermarks between batches
+    got = [r for r in platform.iter_purchases(since) if not isinstance(r, PullProgress)]
     bought = {(r.id, r.contact_id) for r in got if isinstance(r, Purchase)}
     gone = {r.id for r in got if isinstance(r, PurchaseRetracted)}
     rejected = {r.record_id for r in got if isinstance(r, Rejection)}
@@ -112,3 +113,46 @@ def test_with_incremental_off_every_pull_is_full(make_sandbox, make_platform, sm
     got = list(platform.iter_purchases(T0))
     assert {r.id for r in got if isinstance(r, Purchase)} == {"5001", "5002", "5003", "5010"}
     assert "deals.search" not in platform.runner.stats.per_operation
+
+
+def test_the_cursor_passes_open_lost_and_rejected_deals_too(
+    make_sandbox, make_platform, small_data, clock, tmp_path
+):
+    """Deals that are no purchase move the cursor as well (a watermark after each batch): a
+    pull does not read them again, however long no new purchase comes."""
+    from segsync.testing import StateFile
+
+    def watched():
+        platform = make_platform(sandbox)
+        seen: list[str] = []
+        pull = platform.iter_purchases
+
+        def spy(since):
+            for rec in pull(since):
+                if isinstance(rec, PurchaseRetracted | Rejection):
+                    seen.append(rec.id if isinstance(rec, PurchaseRetracted) else rec.record_id)
+                yield rec
+
+        platform.iter_purchases = spy
+        return platform, seen
+
+    sandbox = make_sandbox(small_data)
+    state = StateFile(tmp_path / "state.db", clock=clock)
+    state.sync(make_platform(sandbox), as_of=dt.date(2026, 1, 15))
+    clock.advance(60)
+    # the first incremental pull reads again what changed in the second before the cursor
+    state.sync(make_platform(sandbox), as_of=dt.date(2026, 1, 15))
+    clock.advance(3600)
+    sandbox.set_deal_stage("5008", "appointmentscheduled")  # a lost deal reopened: no purchase
+    clock.advance(60)
+    platform, seen = watched()
+    state.sync(platform, as_of=dt.date(2026, 1, 15))
+    assert "5008" in seen  # with what shares the newest instant before it, read again (ties)
+    clock.advance(3600)
+    sandbox.bulk_touch_deals(["5005"])  # a won deal whose amount ("call me") is rejected
+    clock.advance(60)
+    platform, seen = watched()
+    state.sync(platform, as_of=dt.date(2026, 1, 15))
+    # 5007 (rejected: no close date) is behind the cursor now; 5008, the newest change of the
+    # last pull, is in the cursor's one-second overlap and read once more
+    assert seen == ["5008", "5005"]
