@@ -318,6 +318,11 @@ class StoreBase:
                 raise
             self._db.commit()
 
+    def _column(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
+        """The first column of every row: no dict per row (a list's 100k members are read so)."""
+        with self._lock, self._guard():
+            return [r[0] for r in self._db.execute(sql, params).fetchall()]
+
     def _rows(self, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
         with self._lock, self._guard():
             cur = self._db.execute(sql, params)

@@ -194,12 +194,13 @@ class ContactStore(DataStore):
         """The members of list ``key`` as last known under ``list_id``; None when unknown."""
         if not self._rows(_LIST_KNOWN, (platform, account, key, list_id)):
             return None
-        rows = self._rows(
-            "SELECT contact_id FROM contact_members WHERE platform=? AND account=? AND list_key=? "
-            "AND list_id=?",
-            (platform, account, key, list_id),
+        return set(
+            self._column(
+                "SELECT contact_id FROM contact_members WHERE platform=? AND account=? AND list_key=? "
+                "AND list_id=?",
+                (platform, account, key, list_id),
+            )
         )
-        return {r["contact_id"] for r in rows}
 
     def save_members(
         self, platform: str, account: str, key: str, list_id: str, members: Iterable[str]
