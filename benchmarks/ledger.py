@@ -276,7 +276,8 @@ def run_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     stores: dict[str, Path | str] = dict.fromkeys(impls, store)
     if args.pg_base:
         stores["segsync-pg"] = url = _pg_database(args.pg_base, n)
-        built += _child("prepare_pg", n, args.data, url).strip()
+        filled = _child("prepare_pg", n, args.data, url).strip()
+        built = "; ".join(p for p in (built, filled) if p)
         impls.append("segsync-pg")
     runs: dict[str, list[tuple[float, float, dict[str, float]]]] = {i: [] for i in impls}
     for r in range(args.rounds):
@@ -297,11 +298,11 @@ def report(n: int, got: dict[str, Any], objects_up_to: int) -> dict[str, tuple[f
     contacts = round(n * CONTACTS_PER_PURCHASE)
     built = f"; {got['built']}" if got["built"] else ""
     print(f"\n{n:,} purchases ({contacts:,} contacts), store file {got['store'] / 2**20:,.0f} MiB{built}:")
-    print(f"  {'':8} {'wall (median)':>14} {'min-max':>14} {'peak RSS':>10} {'÷ polars':>9}")
+    print(f"  {'':10} {'wall (median)':>14} {'min-max':>14} {'peak RSS':>10} {'÷ polars':>9}")
     for impl, rs in runs.items():
         med, peak = summary[impl]
         lo, hi = min(r[0] for r in rs), max(r[0] for r in rs)
-        print(f"  {impl:8} {med:>12.2f} s {lo:>6.2f}-{hi:<6.2f} {peak:>7.0f} MiB {med / ref:>8.2f}×")
+        print(f"  {impl:10} {med:>12.2f} s {lo:>6.2f}-{hi:<6.2f} {peak:>7.0f} MiB {med / ref:>8.2f}×")
     if "objects" not in runs:
         print(f"  objects  not run: over --objects-up-to {objects_up_to:,} purchases")
     for impl in ("segsync", "segsync-pg", "objects"):
