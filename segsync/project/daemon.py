@@ -12,9 +12,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import re
-import threading
-from collections.abc import Sequence
-from typing import Any
 
 from segsync.errors import ConfigError
 from segsync.project.app import Project, selected_platforms
@@ -37,24 +34,19 @@ def _print_outcome(outcome: RunOutcome) -> None:
     print(f"{stamp} {outcome.line()}", flush=True)
 
 
-def _loop(project: Project, platforms: Sequence[str], every: float | None, **kw: Any) -> SyncLoop:
-    return SyncLoop(project, platforms, every=every, **kw)
-
-
 def watch(args: argparse.Namespace) -> int:
     project = Project(args.config)
     project.require_clean_rules()
     platforms = selected_platforms(project.config, args.platform)
     every = parse_interval(args.every)
-    stop = threading.Event()
-    loop = _loop(project, platforms, every, stop=stop, on_outcome=_print_outcome)
+    loop = SyncLoop(project, platforms, every=every, on_outcome=_print_outcome)
     try:
         print(
             f"segsync watch: syncing {', '.join(platforms)} every {human_duration(every)}; "
             "stop with SIGTERM or Ctrl-C",
             flush=True,
         )
-        with stop_on_signals(stop, loop.poke):
+        with stop_on_signals(loop.stop, loop.poke):
             loop.run()
     finally:
         loop.close()
@@ -70,10 +62,9 @@ def serve(args: argparse.Namespace) -> int:
     platforms = selected_platforms(project.config, args.platform)
     every = None if args.every.strip().lower() in ("0", "off", "never") else parse_interval(args.every)
     debounce = parse_interval(args.debounce, "--debounce")
-    stop = threading.Event()
-    loop = _loop(project, platforms, every, stop=stop, debounce=debounce)
+    loop = SyncLoop(project, platforms, every=every, debounce=debounce)
     try:
-        return run_server(project, loop, args, stop=stop, on_outcome=_print_outcome)
+        return run_server(project, loop, args, on_outcome=_print_outcome)
     finally:
         loop.close()
 

@@ -30,7 +30,7 @@ from segsync.core.report import SyncReport
 from segsync.errors import JobLocked, SegsyncError, SyncPaused, SyncStopped
 from segsync.project.app import Project, as_of_date
 from segsync.project.output import human_duration
-from segsync.project.run import open_store
+from segsync.project.run import open_store, sync_project
 
 log = logging.getLogger("segsync.loop")
 
@@ -105,7 +105,8 @@ class SyncLoop:
         self._sync = sync or self._sync_project
         self._cond = threading.Condition()
         now = time.monotonic()
-        self._due = dict.fromkeys(self.platforms, now)  # the first timed run goes at once
+        # the first timed run goes at once; without a timer, only events start syncs
+        self._due = dict.fromkeys(self.platforms, now if every is not None else float("inf"))
         self._woken: dict[str, float] = {}
         self._failures = dict.fromkeys(self.platforms, 0)
         #: Until when a platform waits out a failure's backoff or a pause (events too).
@@ -114,8 +115,6 @@ class SyncLoop:
         for name in self.platforms:  # events acknowledged before a restart still wait
             if self.store.pending_events(name).count:
                 self._woken[name] = now - debounce
-        if every is None:
-            self._due = dict.fromkeys(self.platforms, float("inf"))
 
     # -- what serve calls -------------------------------------------------------------------
 
@@ -157,24 +156,21 @@ class SyncLoop:
         with self._cond:
             now = time.monotonic()
             for name in self.platforms:
-                woken = self._woken.get(name)
-                if (
-                    woken is not None
-                    and now - woken >= self.debounce
-                    and now >= self._due_after_failure(name)
-                ):
+                if now >= self._events_due(name):
                     return name, "events"
                 if now >= self._due[name]:
                     return name, "timer"
-            soonest = min(
-                [self._due[n] for n in self.platforms]
-                + [max(w + self.debounce, self._due_after_failure(n)) for n, w in self._woken.items()]
-            )
+            soonest = min(min(self._due[n], self._events_due(n)) for n in self.platforms)
             self._cond.wait(timeout=max(0.0, min(soonest - now, 60.0)) if soonest != float("inf") else 60.0)
             return None, ""
 
-    def _due_after_failure(self, name: str) -> float:
-        return self._blocked.get(name, 0.0)
+    def _events_due(self, name: str) -> float:
+        """When waiting events start a sync: the debounce after the first, and not before a
+        failure's backoff or a pause is over (never, with none waiting)."""
+        woken = self._woken.get(name)
+        if woken is None:
+            return float("inf")
+        return max(woken + self.debounce, self._blocked.get(name, 0.0))
 
     def run_once(self, name: str, trigger: str = "timer") -> RunOutcome:
         """One sync of ``name``; settles the events queued before it started if it succeeds."""
@@ -233,8 +229,6 @@ class SyncLoop:
         return float(min(cap, FIRST_BACKOFF * 2 ** (self._failures[name] - 1)))
 
     def _sync_project(self, name: str, should_stop: Callable[[], bool]) -> SyncReport:
-        from segsync.project.run import sync_project
-
         project = self.project
         result = sync_project(
             project.config,

@@ -47,7 +47,7 @@ from segsync.sandbox.server import (
     Response,
     derived_account_id,
 )
-from segsync.sandbox.webhooks import WebhookSender
+from segsync.sandbox.webhooks import Signer, WebhookSender
 from segsync.sync.runner import Clock, SystemClock
 
 
@@ -249,6 +249,12 @@ class SandboxBase(ABC):
 
     def start(self) -> None:
         self.server.start()
+
+    def send_webhooks(self, url: str, sign: Signer, *, batch: int, as_array: bool = True) -> None:
+        """Send this account's webhooks to ``url`` from now on (a subscription made or moved)."""
+        if self.webhooks is not None:
+            self.webhooks.close()
+        self.webhooks = WebhookSender(url, sign, batch=batch, as_array=as_array)
 
     def stop(self) -> None:
         self.server.stop()

@@ -57,6 +57,11 @@ def _in_order(purchase: Purchase | PullProgress, newest: dt.datetime | None) -> 
     return stamp is not None and (newest is None or stamp >= newest)
 
 
+def _later(a: dt.datetime | None, b: dt.datetime | None) -> dt.datetime | None:
+    """The later of two times, either of them unknown."""
+    return a if b is None or (a is not None and a >= b) else b
+
+
 def _cursor(newest: dt.datetime | None, since: dt.datetime | None) -> dt.datetime | None:
     """The cursor after a pull whose safe newest change is ``newest``: a little before it
     (:data:`CURSOR_OVERLAP`), never before where the pull started."""
@@ -93,17 +98,14 @@ class PurchasePull:
 
     def add(self, rec: PurchaseRecord) -> None:
         purchase = _take(rec, self.buffer, self.gone)
+        stamped = rec if isinstance(rec, PullProgress) else purchase
+        if stamped is not None:
+            self.latest = _later(self.latest, stamped.modified_at)
         if isinstance(rec, PullProgress):
-            if self.latest is None or rec.modified_at > self.latest:
-                self.latest = rec.modified_at
             if self.in_order and _in_order(rec, self.newest):
                 self.newest = rec.modified_at
         elif purchase is not None:
             self.pulled += 1
-            if purchase.modified_at is not None and (
-                self.latest is None or purchase.modified_at > self.latest
-            ):
-                self.latest = purchase.modified_at
             if _in_order(purchase, self.newest):
                 self.newest = purchase.modified_at
             else:

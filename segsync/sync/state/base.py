@@ -17,7 +17,7 @@ from typing import Any, Protocol, Self
 
 from segsync.core.models import FieldValue
 from segsync.core.report import JobStatus, SyncReport
-from segsync.errors import ConfigError, StateError
+from segsync.errors import StateError
 from segsync.sync.locks import KernelLocks
 from segsync.sync.locks import LockOwner as LockOwner  # re-exported: tests and harnesses name owners
 from segsync.sync.state.db import (
@@ -28,6 +28,7 @@ from segsync.sync.state.db import (
     SqliteDb,
     describe,
     is_postgres,
+    postgres_errors,
     postgres_schema,
 )
 
@@ -133,18 +134,6 @@ _ADDED_COLUMNS = {("locks", "started"): "TEXT NOT NULL DEFAULT ''"}
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 
 
-def _postgres_errors() -> tuple[type[BaseException], ...]:
-    try:
-        import psycopg
-    except ImportError:
-        raise ConfigError(
-            "[state] url names a PostgreSQL store, and psycopg is not installed: "
-            "pip install 'segsync[postgres]'"
-        ) from None
-
-    return (psycopg.Error,)
-
-
 def scrub(text: str) -> str:
     """Drop e-mail addresses from a reason before it is stored (CRM PII stays in the CRM)."""
     return _EMAIL.sub("<email>", text)
@@ -246,7 +235,7 @@ class StoreBase:
                 self._db: Db = SqliteDb(self.path)
                 self._kernel: KernelLocks | AdvisoryLocks = KernelLocks(self.path)
             else:
-                self._errors = _postgres_errors()
+                self._errors = postgres_errors()
                 pg = PostgresDb(self.path, password, _SCHEMA)
                 self._db, self._kernel = pg, AdvisoryLocks(pg, self._lock)
             self._errors = self._db.errors

@@ -87,15 +87,27 @@ class SqliteDb:
         self.conn.close()
 
 
+def postgres_errors() -> tuple[type[BaseException], ...]:
+    """psycopg's errors (asked before connecting: a refused connection is one of them)."""
+    try:
+        import psycopg
+    except ImportError:
+        raise ConfigError(
+            "[state] url names a PostgreSQL store, and psycopg is not installed: "
+            "pip install 'segsync[postgres]'"
+        ) from None
+    return (psycopg.Error,)
+
+
 class PostgresDb:
     """A PostgreSQL database (psycopg 3, client-side binding as SQLite binds)."""
 
     dialect = "postgresql"
 
     def __init__(self, url: str, password: str | None, schema: str) -> None:
+        self.errors = postgres_errors()
         import psycopg
 
-        self.errors: tuple[type[BaseException], ...] = (psycopg.Error,)
         parts = urlsplit(url)
         if parts.password:
             raise ConfigError(
@@ -107,6 +119,7 @@ class PostgresDb:
             kwargs["password"] = password
         self.conn = psycopg.connect(url, **kwargs)
         self.tables = schema_tables(schema)
+        self._translated: dict[str, str] = {}  # each statement translated once
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(self._sql(sql), _params(params))
@@ -130,7 +143,10 @@ class PostgresDb:
         self.conn.close()
 
     def _sql(self, sql: str) -> str:
-        return translate(sql, self.tables)
+        out = self._translated.get(sql)
+        if out is None:
+            out = self._translated[sql] = translate(sql, self.tables)
+        return out
 
 
 def _params(params: Sequence[Any]) -> tuple[Any, ...]:
@@ -143,7 +159,8 @@ def _params(params: Sequence[Any]) -> tuple[Any, ...]:
 Tables = Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]
 
 
-def schema_tables(schema: str) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+@functools.cache
+def schema_tables(schema: str) -> Tables:
     """Each table's columns and primary (or first unique) key, read from the schema text."""
     out: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
     for m in re.finditer(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\);", schema, re.S):
@@ -186,9 +203,8 @@ def _quote_reserved(sql: str) -> str:
     return re.sub(r"(?<![\w.\"])full\b(?!\s*\()", '"full"', sql)
 
 
-@functools.lru_cache(maxsize=512)
-def _translate(sql: str, tables_key: int) -> str:
-    tables = _TABLES[tables_key]
+def translate(sql: str, tables: Tables) -> str:
+    """One statement of the store in PostgreSQL's SQL."""
     out = _quote_reserved(sql.replace("%", "%%").replace("?", "%s"))
     # SQLite's implicit row order; rows kept in that order (rejections) are only ever inserted
     out = out.replace("ORDER BY rowid", "ORDER BY ctid")
@@ -205,16 +221,6 @@ def _translate(sql: str, tables_key: int) -> str:
     sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
     action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
     return f"INSERT INTO {table}{rest} ON CONFLICT ({', '.join(key)}) {action}"
-
-
-_TABLES: dict[int, Tables] = {}
-
-
-def translate(sql: str, tables: Tables) -> str:
-    """One statement of the store in PostgreSQL's SQL (cached)."""
-    key = id(tables)
-    _TABLES.setdefault(key, tables)
-    return _translate(sql, key)
 
 
 # -- account locks that die with their holder ---------------------------------------------------
@@ -267,6 +273,7 @@ __all__ = [
     "SqliteDb",
     "describe",
     "is_postgres",
+    "postgres_errors",
     "postgres_schema",
     "schema_tables",
     "translate",

@@ -19,7 +19,6 @@ from segsync.sandbox import (
     SandboxBase,
     SeedData,
     SeedRules,
-    WebhookSender,
     check_seed,
     derived_account_id,
 )
@@ -110,9 +109,7 @@ class BrevoSandbox(SandboxBase):
         <token>``, as a webhook created with ``"auth": {"type": "bearer"}`` does."""
         if not token:
             raise ValueError("webhooks need webhook_token, the bearer token Brevo sends with them")
-        if self.webhooks is not None:
-            self.webhooks.close()
-        self.webhooks = WebhookSender(
+        self.send_webhooks(
             url, lambda method, target, body: {"Authorization": f"Bearer {token}"}, batch=1, as_array=False
         )
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from segsync import Clock
-from segsync.sandbox import FaultPlan, SandboxBase, SeedData, SeedRules, WebhookSender
+from segsync.sandbox import FaultPlan, SandboxBase, SeedData, SeedRules
 from segsync_hubspot.sandbox.account import (
     CONTACT_MODIFIED,
     HOME_PIPELINE,
@@ -130,10 +130,8 @@ class HubSpotSandbox(SandboxBase):
         an app's webhook subscription for contact and deal events does."""
         if not app_secret:
             raise ValueError("webhooks need app_secret, the app client secret that signs them")
-        if self.webhooks is not None:
-            self.webhooks.close()
         self.app_secret = app_secret
-        self.webhooks = WebhookSender(url, self._sign, batch=100)
+        self.send_webhooks(url, self._sign, batch=100)
 
     # -- webhooks, as a HubSpot app receives them ----------------------------------------------
 
